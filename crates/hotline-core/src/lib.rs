@@ -1,0 +1,47 @@
+//! The ticket domain of hotline: what a 12345 appeal is, the closed loop it must
+//! travel, and the deadlines that keep it moving.
+//!
+//! Everything here is pure: no IO, no clock, no randomness. Callers pass the
+//! current time, the acting credential, the policy and the reference data in a
+//! [`Context`], and get back events or a typed [`DomainError`]. A ticket is the
+//! fold of its events ([`Ticket::replay`]), so storage only has to append events
+//! and keep the projection next to them.
+
+#![forbid(unsafe_code)]
+
+mod calendar;
+mod command;
+mod directory;
+mod error;
+mod event;
+mod ids;
+mod machine;
+mod model;
+mod policy;
+mod validate;
+
+pub use calendar::{AlwaysOpen, Calendar};
+pub use command::{Action, Command, Context, DispatchTarget, NewTicket};
+pub use directory::{Department, Directory, Taxonomy};
+pub use error::{DomainError, Limit, ReplayError};
+pub use event::{Actor, Event, EventKind, Role};
+pub use ids::{DepartmentId, TicketId};
+pub use machine::{Decision, create_ticket};
+pub use model::{
+    AppealType, Assignment, AssignmentRole, AssignmentStatus, CallbackRecord, Category, Channel,
+    Citizen, CloseReason, DeadlineKind, GeoPoint, PendingExtension, PendingReturn,
+    PendingSuspension, Priority, Reply, ReplyResult, Satisfaction, SupervisionLevel, Ticket,
+    TicketStatus, WarningLevel,
+};
+pub use policy::{DeadlinePolicy, Limits, PolicyEntry, Window};
+pub use validate::{MAX_BODY_CHARS, MAX_NOTE_CHARS, MAX_TITLE_CHARS};
+
+/// Parses one of this crate's string-coded enums, naming the type on failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} value {value:?}")]
+pub struct UnknownValue {
+    /// The enum being parsed, e.g. `TicketStatus`.
+    pub kind: &'static str,
+    /// The text that matched no variant.
+    pub value: String,
+}
