@@ -18,6 +18,7 @@ mod ids;
 mod machine;
 mod model;
 mod policy;
+mod routing;
 mod validate;
 
 pub use calendar::{AlwaysOpen, Calendar};
@@ -34,6 +35,7 @@ pub use model::{
     TicketStatus, WarningLevel,
 };
 pub use policy::{DeadlinePolicy, Limits, PolicyEntry, Window};
+pub use routing::{RoutingRule, route};
 pub use validate::{MAX_BODY_CHARS, MAX_NOTE_CHARS, MAX_TITLE_CHARS};
 
 /// Parses one of this crate's string-coded enums, naming the type on failure.

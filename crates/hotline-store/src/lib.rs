@@ -1,0 +1,300 @@
+//! The storage port of hotline. One [`Store`] trait speaks the domain's verbs;
+//! each backend (SQLite, PostgreSQL) implements it and runs the same
+//! [`conformance`] suite, so the closed loop behaves identically on both.
+//!
+//! The contract every backend keeps: a command's events and the ticket
+//! projection they produce are written in one transaction, guarded by the
+//! ticket's `version`; the projection always equals the replay of its events.
+
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+use async_trait::async_trait;
+use hotline_core::{
+    Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, NewTicket, Role,
+    Ticket, TicketId, TicketStatus,
+};
+use jiff::Timestamp;
+
+/// Why a store call failed. Callers act on the variant; the text is for logs.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The ticket, department or key does not exist.
+    #[error("{entity} {id} not found")]
+    NotFound {
+        /// What was looked up (`ticket`, `department`, `api key`).
+        entity: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// The caller's `expected_version` is stale, or a concurrent writer got there first.
+    #[error("version conflict: expected {expected}, found {actual}")]
+    Conflict {
+        /// The version the caller expected.
+        expected: u64,
+        /// The version stored.
+        actual: u64,
+    },
+    /// The domain refused the command (illegal transition, bad field, limit): nothing written.
+    #[error(transparent)]
+    Rejected(#[from] DomainError),
+    /// The database cannot be reached or is read-only/full; retrying later may succeed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or corrupt data. Logged, never shown to clients.
+    #[error("internal storage error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An event as stored: its global position lets watchers resume where they stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Global, strictly increasing position across all tickets.
+    pub id: i64,
+    /// The event.
+    pub event: Event,
+}
+
+/// A new appeal plus what the store needs to file it.
+#[derive(Debug, Clone)]
+pub struct CreateTicket {
+    /// Idempotency key: a retry with the same key returns the first ticket.
+    pub request_id: Option<String>,
+    /// The id for the new ticket (UUIDv7).
+    pub id: TicketId,
+    /// Center code: first part of the human number.
+    pub center: String,
+    /// Local date `YYYYMMDD` of intake: second part of the human number.
+    pub day: String,
+    /// The appeal.
+    pub ticket: NewTicket,
+}
+
+/// The outcome of [`Store::create_ticket`].
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// The ticket (the existing one on an idempotent retry).
+    pub ticket: Ticket,
+    /// Events written by this call; empty on a retry.
+    pub events: Vec<StoredEvent>,
+    /// False when the request id was seen before.
+    pub created: bool,
+}
+
+/// The outcome of [`Store::apply`].
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The ticket after the command.
+    pub ticket: Ticket,
+    /// The events the command appended.
+    pub events: Vec<StoredEvent>,
+}
+
+/// A page request: at most `size` items after the opaque `token` of the previous page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Items wanted (backends cap it at [`MAX_PAGE_SIZE`]; 0 means the default of 50).
+    pub size: u32,
+    /// The previous page's `next_token`, or `None` for the first page.
+    pub token: Option<String>,
+}
+
+/// Largest page a backend returns.
+pub const MAX_PAGE_SIZE: u32 = 500;
+/// Page size when the caller gives none.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+
+impl PageRequest {
+    /// Returns the effective page size.
+    pub fn effective_size(&self) -> u32 {
+        match self.size {
+            0 => DEFAULT_PAGE_SIZE,
+            n => n.min(MAX_PAGE_SIZE),
+        }
+    }
+}
+
+/// One page of results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items, in the listing's order.
+    pub items: Vec<T>,
+    /// Token for the next page; `None` when this was the last.
+    pub next_token: Option<String>,
+}
+
+/// Filters for [`Store::list_tickets`]; unset fields match everything. Newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TicketFilter {
+    /// Only these statuses.
+    pub statuses: Vec<TicketStatus>,
+    /// Only tickets in which one of these departments holds or held a part (scoping).
+    pub departments: Option<Vec<DepartmentId>>,
+    /// Only tickets whose current lead is this department.
+    pub lead_department_id: Option<DepartmentId>,
+    /// Region code prefix.
+    pub region_prefix: Option<String>,
+    /// Category path prefix, on whole levels.
+    pub category_prefix: Option<String>,
+    /// Created at or after.
+    pub created_after: Option<Timestamp>,
+    /// Created before.
+    pub created_before: Option<Timestamp>,
+    /// Citizen phone, exactly (for duplicate detection).
+    pub phone: Option<String>,
+    /// Address, exactly (for duplicate detection).
+    pub address: Option<String>,
+    /// Substring of title or body.
+    pub text: Option<String>,
+}
+
+/// Filters for [`Store::list_deadlines`]: tickets whose running deadline falls in a range.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeadlineQuery {
+    /// Only deadlines strictly before this instant (`now` for overdue).
+    pub due_before: Option<Timestamp>,
+    /// Only deadlines at or after this instant (`now` for due soon).
+    pub due_after: Option<Timestamp>,
+    /// Only this kind of deadline.
+    pub kind: Option<DeadlineKind>,
+    /// Only tickets whose lead is one of these departments.
+    pub departments: Option<Vec<DepartmentId>>,
+    /// Region code prefix.
+    pub region_prefix: Option<String>,
+    /// Category path prefix.
+    pub category_prefix: Option<String>,
+}
+
+/// A ticket and the deadline it runs against, for overdue and due-soon listings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadlineItem {
+    /// The ticket.
+    pub ticket: Ticket,
+    /// Which deadline.
+    pub kind: DeadlineKind,
+    /// When it falls.
+    pub due: Timestamp,
+}
+
+/// An API credential as stored: never the secret, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Public id, shown in listings and logs.
+    pub id: String,
+    /// What it is for.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// The department a DEPARTMENT key is bound to.
+    pub department_id: Option<DepartmentId>,
+    /// Hex of the keyed hash of the secret.
+    pub secret_hash: String,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A versioned setting document (routing rules, deadline policy, calendar), stored as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// The JSON document.
+    pub value: String,
+    /// Bumped on every put, from 1.
+    pub version: i64,
+    /// When it was last put.
+    pub updated_at: Timestamp,
+}
+
+/// The storage port.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Files a new ticket: validates it through the domain, assigns its number,
+    /// writes its events and projection in one transaction. A request id seen
+    /// before returns that ticket unchanged with `created == false`.
+    ///
+    /// # Errors
+    /// [`StoreError::Rejected`] for invalid input; [`StoreError::Unavailable`].
+    async fn create_ticket(&self, request: CreateTicket, ctx: &Context<'_>) -> StoreResult<Created>;
+
+    /// Loads a ticket's projection.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    async fn get_ticket(&self, id: TicketId) -> StoreResult<Ticket>;
+
+    /// Applies a command: loads the ticket, checks `expected_version`, decides,
+    /// appends the events and updates the projection in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`]; [`StoreError::Conflict`] on a stale version;
+    /// [`StoreError::Rejected`] when the domain refuses (nothing is written).
+    async fn apply(
+        &self,
+        id: TicketId,
+        expected_version: Option<u64>,
+        command: Command,
+        ctx: &Context<'_>,
+    ) -> StoreResult<Applied>;
+
+    /// Lists tickets newest first, with cursor pagination.
+    ///
+    /// # Errors
+    /// [`StoreError::Rejected`] for a malformed page token.
+    async fn list_tickets(&self, filter: &TicketFilter, page: &PageRequest) -> StoreResult<Page<Ticket>>;
+
+    /// Returns a ticket's events in order.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    async fn timeline(&self, id: TicketId) -> StoreResult<Vec<StoredEvent>>;
+
+    /// Lists tickets by running deadline, earliest (most overdue) first, with cursor pagination.
+    ///
+    /// # Errors
+    /// [`StoreError::Rejected`] for a malformed page token.
+    async fn list_deadlines(&self, query: &DeadlineQuery, page: &PageRequest) -> StoreResult<Page<DeadlineItem>>;
+
+    /// Returns up to `limit` events with ids greater than `after_id`, oldest first (for watchers resuming).
+    async fn events_after(&self, after_id: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+
+    /// Creates or replaces a department.
+    async fn upsert_department(&self, department: &Department) -> StoreResult<()>;
+
+    /// Lists every department, ordered by id.
+    async fn list_departments(&self) -> StoreResult<Vec<Department>>;
+
+    /// Returns a setting document, if it was ever put.
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<Setting>>;
+
+    /// Replaces a setting document, bumping its version; returns the new version.
+    async fn put_setting(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<i64>;
+
+    /// Stores a new API key record.
+    ///
+    /// # Errors
+    /// [`StoreError::Internal`] if the id or hash already exists.
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+
+    /// Finds a key by the hash of its secret.
+    async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+
+    /// Lists every key, oldest first.
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
+
+    /// Marks a key revoked (idempotent: the first revocation time is kept).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    async fn revoke_api_key(&self, id: &str, at: Timestamp) -> StoreResult<ApiKeyRecord>;
+
+    /// Closes connections after in-flight calls finish.
+    async fn close(&self);
+}
