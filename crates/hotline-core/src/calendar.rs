@@ -21,15 +21,21 @@ pub struct AlwaysOpen;
 
 impl Calendar for AlwaysOpen {
     fn add(&self, from: Timestamp, window: Window) -> Timestamp {
-        from.saturating_add(window.nominal()).unwrap_or(Timestamp::MAX)
+        from.saturating_add(window.nominal())
+            .unwrap_or(Timestamp::MAX)
     }
 
     fn elapsed(&self, from: Timestamp, to: Timestamp) -> SignedDuration {
-        if to <= from { SignedDuration::ZERO } else { to.duration_since(from) }
+        if to <= from {
+            SignedDuration::ZERO
+        } else {
+            to.duration_since(from)
+        }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -38,7 +44,10 @@ mod tests {
         let start: Timestamp = "2026-01-05T01:00:00Z".parse().unwrap();
         let end = AlwaysOpen.add(start, Window::WorkingDays { days: 5 });
         assert_eq!(end, "2026-01-10T01:00:00Z".parse::<Timestamp>().unwrap());
-        assert_eq!(AlwaysOpen.elapsed(start, end), SignedDuration::from_hours(120));
+        assert_eq!(
+            AlwaysOpen.elapsed(start, end),
+            SignedDuration::from_hours(120)
+        );
         assert_eq!(AlwaysOpen.elapsed(end, start), SignedDuration::ZERO);
     }
 }

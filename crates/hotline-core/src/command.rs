@@ -67,7 +67,11 @@ pub struct NewTicket {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Hand the ticket to a lead department and co-handlers.
-    Dispatch { lead_department_id: DepartmentId, co_department_ids: Vec<DepartmentId>, note: String },
+    Dispatch {
+        lead_department_id: DepartmentId,
+        co_department_ids: Vec<DepartmentId>,
+        note: String,
+    },
     /// Sign for the acting department's part.
     Sign { note: String },
     /// The lead asks to give the ticket back.
@@ -75,17 +79,26 @@ pub enum Command {
     /// A dispatcher decides a return request.
     DecideReturn { approve: bool, note: String },
     /// Pass the acting department's part to a child department.
-    Delegate { to_department_id: DepartmentId, note: String },
+    Delegate {
+        to_department_id: DepartmentId,
+        note: String,
+    },
     /// A co-handler's opinion.
     SubmitOpinion { content: String },
     /// Ask for a later reply deadline.
-    RequestExtension { requested_reply_due: Timestamp, reason: String },
+    RequestExtension {
+        requested_reply_due: Timestamp,
+        reason: String,
+    },
     /// A supervisor decides an extension request.
     DecideExtension { approve: bool, note: String },
     /// A handling note.
     AddProgress { content: String },
     /// The lead's answer.
-    Reply { result: ReplyResult, content: String },
+    Reply {
+        result: ReplyResult,
+        content: String,
+    },
     /// The center reviews the reply: accept, or send it back to the department.
     ReviewReply { accept: bool, note: String },
     /// The callback to the citizen; `reopen` sends an unsatisfied case back.
@@ -103,7 +116,10 @@ pub enum Command {
     /// A supervisor decides the dispute.
     DecideDispute { approve: bool, note: String },
     /// The handler asks to stop the clock.
-    RequestSuspension { reason: String, resume_by: Option<Timestamp> },
+    RequestSuspension {
+        reason: String,
+        resume_by: Option<Timestamp>,
+    },
     /// A supervisor decides the suspension request.
     DecideSuspension { approve: bool, note: String },
     /// Start the clock again.
@@ -113,13 +129,21 @@ pub enum Command {
     /// The operator answers at intake.
     AnswerDirectly { content: String },
     /// Fold this ticket into a master ticket; the caller loads the master.
-    Merge { master_id: TicketId, master_status: TicketStatus, note: String },
+    Merge {
+        master_id: TicketId,
+        master_status: TicketStatus,
+        note: String,
+    },
     /// Not a real appeal.
     MarkInvalid { reason: String },
     /// 催办.
     Urge { note: String },
     /// 督办 / 领导督办.
-    Supervise { level: SupervisionLevel, note: String, feedback_due: Option<Timestamp> },
+    Supervise {
+        level: SupervisionLevel,
+        note: String,
+        feedback_due: Option<Timestamp>,
+    },
     /// Close a replied ticket whose callback is not wanted or is past due.
     AutoClose,
 }

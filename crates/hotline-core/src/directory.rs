@@ -38,7 +38,12 @@ impl Taxonomy {
         let mut set = BTreeSet::new();
         for path in paths {
             let mut prefix = String::new();
-            for level in path.as_ref().split('/').map(str::trim).filter(|l| !l.is_empty()) {
+            for level in path
+                .as_ref()
+                .split('/')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+            {
                 if !prefix.is_empty() {
                     prefix.push('/');
                 }
@@ -57,7 +62,9 @@ impl Taxonomy {
     /// Parses one path per line; blank lines and `#` comments are skipped.
     pub fn parse(text: &str) -> Self {
         Self::from_paths(
-            text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')),
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#')),
         )
     }
 
@@ -88,7 +95,10 @@ pub struct Directory {
 impl Directory {
     /// Builds a snapshot.
     pub fn new(departments: impl IntoIterator<Item = Department>, taxonomy: Taxonomy) -> Self {
-        Self { departments: departments.into_iter().map(|d| (d.id.clone(), d)).collect(), taxonomy }
+        Self {
+            departments: departments.into_iter().map(|d| (d.id.clone(), d)).collect(),
+            taxonomy,
+        }
     }
 
     /// Returns the department with this id.
@@ -103,14 +113,20 @@ impl Directory {
 
     /// Returns whether `descendant` sits strictly below `ancestor` in the tree.
     pub fn is_descendant(&self, descendant: &DepartmentId, ancestor: &DepartmentId) -> bool {
-        let mut current = self.departments.get(descendant).and_then(|d| d.parent_id.as_ref());
+        let mut current = self
+            .departments
+            .get(descendant)
+            .and_then(|d| d.parent_id.as_ref());
         // The hop bound guards against a cycle an administrator might have created.
         for _ in 0..=self.departments.len() {
             match current {
                 None => return false,
                 Some(parent) if parent == ancestor => return true,
                 Some(parent) => {
-                    current = self.departments.get(parent).and_then(|d| d.parent_id.as_ref());
+                    current = self
+                        .departments
+                        .get(parent)
+                        .and_then(|d| d.parent_id.as_ref());
                 }
             }
         }
@@ -120,7 +136,12 @@ impl Directory {
     /// Returns `id` and every department below it.
     pub fn subtree(&self, id: &DepartmentId) -> Vec<DepartmentId> {
         let mut out = vec![id.clone()];
-        out.extend(self.departments.keys().filter(|d| self.is_descendant(d, id)).cloned());
+        out.extend(
+            self.departments
+                .keys()
+                .filter(|d| self.is_descendant(d, id))
+                .cloned(),
+        );
         out
     }
 }
@@ -142,14 +163,22 @@ mod tests {
     #[test]
     fn descendants_follow_parent_links_and_survive_cycles() {
         let dir = Directory::new(
-            [dept("a", None), dept("b", Some("a")), dept("c", Some("b")), dept("x", Some("y")),
-             dept("y", Some("x"))],
+            [
+                dept("a", None),
+                dept("b", Some("a")),
+                dept("c", Some("b")),
+                dept("x", Some("y")),
+                dept("y", Some("x")),
+            ],
             Taxonomy::default(),
         );
         assert!(dir.is_descendant(&"c".into(), &"a".into()));
         assert!(!dir.is_descendant(&"a".into(), &"c".into()));
         assert!(!dir.is_descendant(&"x".into(), &"a".into()));
-        assert_eq!(dir.subtree(&"b".into()), vec![DepartmentId::from("b"), "c".into()]);
+        assert_eq!(
+            dir.subtree(&"b".into()),
+            vec![DepartmentId::from("b"), "c".into()]
+        );
     }
 
     #[test]

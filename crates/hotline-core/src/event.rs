@@ -33,7 +33,11 @@ pub struct Actor {
 impl Actor {
     /// The service itself, for sweeper-driven changes.
     pub fn system() -> Self {
-        Self { id: "system".to_owned(), role: Role::System, department_id: None }
+        Self {
+            id: "system".to_owned(),
+            role: Role::System,
+            department_id: None,
+        }
     }
 }
 
@@ -83,13 +87,25 @@ pub enum EventKind {
         note: String,
     },
     /// A department signed for its part (签收).
-    Signed { department_id: DepartmentId, late: bool },
+    Signed {
+        department_id: DepartmentId,
+        late: bool,
+    },
     /// The lead asked to give the ticket back (退单).
-    ReturnRequested { department_id: DepartmentId, reason: String },
+    ReturnRequested {
+        department_id: DepartmentId,
+        reason: String,
+    },
     /// A dispatcher took the ticket back: it waits for dispatch again.
-    ReturnApproved { department_id: DepartmentId, note: String },
+    ReturnApproved {
+        department_id: DepartmentId,
+        note: String,
+    },
     /// A dispatcher refused the return: counted against the department.
-    ReturnRejected { department_id: DepartmentId, note: String },
+    ReturnRejected {
+        department_id: DepartmentId,
+        note: String,
+    },
     /// Passed down to a child department (二级派单).
     Delegated {
         from_department_id: DepartmentId,
@@ -99,7 +115,10 @@ pub enum EventKind {
         note: String,
     },
     /// A co-handler's opinion (会办意见).
-    OpinionSubmitted { department_id: DepartmentId, content: String },
+    OpinionSubmitted {
+        department_id: DepartmentId,
+        content: String,
+    },
     /// The handler asked for a later reply deadline.
     ExtensionRequested {
         department_id: DepartmentId,
@@ -111,7 +130,10 @@ pub enum EventKind {
     /// A supervisor refused the extension.
     ExtensionRejected { note: String },
     /// A handling note.
-    ProgressAdded { department_id: DepartmentId, content: String },
+    ProgressAdded {
+        department_id: DepartmentId,
+        content: String,
+    },
     /// The lead answered (答复).
     Replied {
         department_id: DepartmentId,
@@ -135,7 +157,10 @@ pub enum EventKind {
     /// The loop ended.
     Closed { reason: CloseReason },
     /// The lead contested an unsatisfied rating (申诉).
-    RatingDisputed { department_id: DepartmentId, evidence: String },
+    RatingDisputed {
+        department_id: DepartmentId,
+        evidence: String,
+    },
     /// A supervisor decided the dispute; `exempt` removes the rating from statistics.
     DisputeDecided { exempt: bool, note: String },
     /// The handler asked to stop the clock.
@@ -164,7 +189,10 @@ pub enum EventKind {
     /// Not a real appeal (无效).
     MarkedInvalid { reason: String },
     /// 催办: a notice to the handling departments.
-    Urged { department_ids: Vec<DepartmentId>, note: String },
+    Urged {
+        department_ids: Vec<DepartmentId>,
+        note: String,
+    },
     /// 督办 / 领导督办: formal supervision with a feedback date.
     Supervised {
         level: SupervisionLevel,
@@ -173,7 +201,10 @@ pub enum EventKind {
         feedback_due: Option<Timestamp>,
     },
     /// A deadline's traffic light changed.
-    WarningChanged { kind: DeadlineKind, level: WarningLevel },
+    WarningChanged {
+        kind: DeadlineKind,
+        level: WarningLevel,
+    },
 }
 
 impl EventKind {

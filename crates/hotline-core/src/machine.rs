@@ -11,8 +11,8 @@ use crate::event::{Event, EventKind, Role};
 use crate::ids::{DepartmentId, TicketId};
 use crate::model::{
     Assignment, AssignmentRole, AssignmentStatus, CallbackRecord, CloseReason, DeadlineKind,
-    PendingExtension, PendingReturn, PendingSuspension, Reply, Satisfaction, Ticket,
-    TicketStatus, WarningLevel,
+    PendingExtension, PendingReturn, PendingSuspension, Reply, Satisfaction, Ticket, TicketStatus,
+    WarningLevel,
 };
 use crate::validate::{self, MAX_BODY_CHARS, MAX_NOTE_CHARS, MAX_TITLE_CHARS};
 
@@ -112,10 +112,16 @@ fn validate_new_ticket(new: &NewTicket, ctx: &Context<'_>) -> Result<(), DomainE
     }
     if let Some(category) = &new.category {
         if !ctx.directory.taxonomy.contains(&category.path) {
-            return Err(invalid("category_hint", format!("unknown category {:?}", category.path)));
+            return Err(invalid(
+                "category_hint",
+                format!("unknown category {:?}", category.path),
+            ));
         }
         if !(0.0..=1.0).contains(&category.confidence) {
-            return Err(invalid("category_hint", "confidence must be between 0 and 1"));
+            return Err(invalid(
+                "category_hint",
+                "confidence must be between 0 and 1",
+            ));
         }
     }
     if let Some(target) = &new.auto_dispatch {
@@ -130,14 +136,23 @@ fn validate_dispatch_target(
     ctx: &Context<'_>,
 ) -> Result<(), DomainError> {
     if ctx.directory.department(lead).is_none() {
-        return Err(invalid("lead_department_id", format!("unknown department {lead}")));
+        return Err(invalid(
+            "lead_department_id",
+            format!("unknown department {lead}"),
+        ));
     }
     for (i, dept) in co.iter().enumerate() {
         if ctx.directory.department(dept).is_none() {
-            return Err(invalid("co_department_ids", format!("unknown department {dept}")));
+            return Err(invalid(
+                "co_department_ids",
+                format!("unknown department {dept}"),
+            ));
         }
         if dept == lead || co[..i].contains(dept) {
-            return Err(invalid("co_department_ids", format!("department {dept} named twice")));
+            return Err(invalid(
+                "co_department_ids",
+                format!("department {dept} named twice"),
+            ));
         }
     }
     Ok(())
@@ -164,7 +179,10 @@ fn dispatch_event(
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> DomainError {
-    DomainError::InvalidField { field, reason: reason.into() }
+    DomainError::InvalidField {
+        field,
+        reason: reason.into(),
+    }
 }
 
 fn note(field: &'static str, value: &str) -> Result<String, DomainError> {
@@ -211,12 +229,24 @@ impl Ticket {
     /// [`DomainError::NotAssigned`] when the acting department has no matching part,
     /// [`DomainError::LimitExceeded`] past a policy limit, and
     /// [`DomainError::InvalidField`] for malformed input.
-    pub fn decide(&self, command: &Command, ctx: &Context<'_>) -> Result<Vec<EventKind>, DomainError> {
+    pub fn decide(
+        &self,
+        command: &Command,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<EventKind>, DomainError> {
         let action = command.action();
         let limits = ctx.policy.limits;
         match command {
-            Command::Dispatch { lead_department_id, co_department_ids, note: text } => {
-                self.require(action, &[TicketStatus::PendingDispatch], "it is not awaiting dispatch")?;
+            Command::Dispatch {
+                lead_department_id,
+                co_department_ids,
+                note: text,
+            } => {
+                self.require(
+                    action,
+                    &[TicketStatus::PendingDispatch],
+                    "it is not awaiting dispatch",
+                )?;
                 validate_dispatch_target(lead_department_id, co_department_ids, ctx)?;
                 let target = DispatchTarget {
                     lead_department_id: lead_department_id.clone(),
@@ -260,7 +290,10 @@ impl Ticket {
                     reason: required("reason", reason)?,
                 }])
             }
-            Command::DecideReturn { approve, note: text } => {
+            Command::DecideReturn {
+                approve,
+                note: text,
+            } => {
                 self.require(action, HANDLING, "it is not with a department")?;
                 let Some(pending) = &self.pending_return else {
                     return Err(self.refuse(action, "no return request is pending"));
@@ -268,12 +301,21 @@ impl Ticket {
                 let department_id = pending.department_id.clone();
                 let note = note("note", text)?;
                 Ok(vec![if *approve {
-                    EventKind::ReturnApproved { department_id, note }
+                    EventKind::ReturnApproved {
+                        department_id,
+                        note,
+                    }
                 } else {
-                    EventKind::ReturnRejected { department_id, note }
+                    EventKind::ReturnRejected {
+                        department_id,
+                        note,
+                    }
                 }])
             }
-            Command::Delegate { to_department_id, note: text } => {
+            Command::Delegate {
+                to_department_id,
+                note: text,
+            } => {
                 self.require(action, HANDLING, "it is not with a department")?;
                 let from = self.acting_handler(action, ctx)?;
                 if from.status != AssignmentStatus::Signed {
@@ -285,7 +327,10 @@ impl Ticket {
                         format!("unknown department {to_department_id}"),
                     ));
                 }
-                if !ctx.directory.is_descendant(to_department_id, &from.department_id) {
+                if !ctx
+                    .directory
+                    .is_descendant(to_department_id, &from.department_id)
+                {
                     return Err(invalid(
                         "to_department_id",
                         format!("{to_department_id} is not below {}", from.department_id),
@@ -333,8 +378,15 @@ impl Ticket {
                     _ => Err(self.refuse(action, "the opinion was already submitted")),
                 }
             }
-            Command::RequestExtension { requested_reply_due, reason } => {
-                self.require(action, &[TicketStatus::InProgress], "only a signed ticket is extended")?;
+            Command::RequestExtension {
+                requested_reply_due,
+                reason,
+            } => {
+                self.require(
+                    action,
+                    &[TicketStatus::InProgress],
+                    "only a signed ticket is extended",
+                )?;
                 let handler = self.acting_handler(action, ctx)?;
                 if self.pending_extension.is_some() {
                     return Err(self.refuse(action, "an extension request is already pending"));
@@ -345,7 +397,10 @@ impl Ticket {
                         max: limits.max_extensions,
                     });
                 }
-                if self.reply_due.is_some_and(|due| *requested_reply_due <= due) {
+                if self
+                    .reply_due
+                    .is_some_and(|due| *requested_reply_due <= due)
+                {
                     return Err(invalid(
                         "requested_reply_due",
                         "must be later than the current reply deadline",
@@ -357,14 +412,20 @@ impl Ticket {
                     reason: required("reason", reason)?,
                 }])
             }
-            Command::DecideExtension { approve, note: text } => {
+            Command::DecideExtension {
+                approve,
+                note: text,
+            } => {
                 self.require(action, HANDLING, "it is not with a department")?;
                 let Some(pending) = &self.pending_extension else {
                     return Err(self.refuse(action, "no extension request is pending"));
                 };
                 let note = note("note", text)?;
                 Ok(vec![if *approve {
-                    EventKind::ExtensionApproved { reply_due: pending.requested_reply_due, note }
+                    EventKind::ExtensionApproved {
+                        reply_due: pending.requested_reply_due,
+                        note,
+                    }
                 } else {
                     EventKind::ExtensionRejected { note }
                 }])
@@ -378,7 +439,11 @@ impl Ticket {
                 }])
             }
             Command::Reply { result, content } => {
-                self.require(action, &[TicketStatus::InProgress], "only a signed ticket is replied")?;
+                self.require(
+                    action,
+                    &[TicketStatus::InProgress],
+                    "only a signed ticket is replied",
+                )?;
                 let handler = self.acting_handler(action, ctx)?;
                 if handler.status != AssignmentStatus::Signed {
                     return Err(self.refuse(action, "sign for the ticket before replying"));
@@ -397,7 +462,11 @@ impl Ticket {
                 }])
             }
             Command::ReviewReply { accept, note: text } => {
-                self.require(action, &[TicketStatus::Replied], "there is no reply to review")?;
+                self.require(
+                    action,
+                    &[TicketStatus::Replied],
+                    "there is no reply to review",
+                )?;
                 if self.reply_accepted {
                     return Err(self.refuse(action, "the reply was already accepted"));
                 }
@@ -408,8 +477,18 @@ impl Ticket {
                     EventKind::ReplySentBack { note }
                 }])
             }
-            Command::RecordCallback { contacted, resolved, satisfaction, comment, reopen } => {
-                self.require(action, &[TicketStatus::Replied], "only a replied ticket is called back")?;
+            Command::RecordCallback {
+                contacted,
+                resolved,
+                satisfaction,
+                comment,
+                reopen,
+            } => {
+                self.require(
+                    action,
+                    &[TicketStatus::Replied],
+                    "only a replied ticket is called back",
+                )?;
                 let comment = note("comment", comment)?;
                 let record = EventKind::CallbackRecorded {
                     contacted: *contacted,
@@ -427,19 +506,34 @@ impl Ticket {
                     return Ok(vec![record]);
                 }
                 let Some(rating) = satisfaction else {
-                    return Err(invalid("satisfaction", "is required when the citizen was contacted"));
+                    return Err(invalid(
+                        "satisfaction",
+                        "is required when the citizen was contacted",
+                    ));
                 };
                 if !*reopen {
-                    return Ok(vec![record, EventKind::Closed { reason: CloseReason::Callback }]);
+                    return Ok(vec![
+                        record,
+                        EventKind::Closed {
+                            reason: CloseReason::Callback,
+                        },
+                    ]);
                 }
                 if *rating != Satisfaction::Unsatisfied && *resolved {
-                    return Err(invalid("reopen", "only an unsatisfied or unresolved case reopens"));
+                    return Err(invalid(
+                        "reopen",
+                        "only an unsatisfied or unresolved case reopens",
+                    ));
                 }
                 let reopened = self.reopen_event(action, String::new(), ctx)?;
                 Ok(vec![record, reopened])
             }
             Command::Reopen { note: text } => {
-                self.require(action, &[TicketStatus::Closed], "only a closed ticket is reopened")?;
+                self.require(
+                    action,
+                    &[TicketStatus::Closed],
+                    "only a closed ticket is reopened",
+                )?;
                 let unsatisfied = self.close_reason == Some(CloseReason::Callback)
                     && self.callback.as_ref().is_some_and(|c| {
                         c.satisfaction == Some(Satisfaction::Unsatisfied) || !c.resolved
@@ -447,15 +541,26 @@ impl Ticket {
                 if !unsatisfied {
                     return Err(self.refuse(action, "it did not close on an unsatisfied callback"));
                 }
+                // A pending dispute must be decided first: a reopen would drop it unrecorded.
+                if self.pending_dispute.is_some() {
+                    return Err(self.refuse(action, "a rating dispute is pending"));
+                }
                 Ok(vec![self.reopen_event(action, note("note", text)?, ctx)?])
             }
             Command::DisputeRating { evidence } => {
-                self.require(action, &[TicketStatus::Closed], "only a closed ticket's rating is disputed")?;
+                self.require(
+                    action,
+                    &[TicketStatus::Closed],
+                    "only a closed ticket's rating is disputed",
+                )?;
                 let lead = self.acting_lead_any_status(action, ctx)?;
-                let unsatisfied = self
-                    .callback
-                    .as_ref()
-                    .is_some_and(|c| c.satisfaction == Some(Satisfaction::Unsatisfied));
+                // The rating disputed is the one the ticket closed on: a rating from before a
+                // reopen was already answered by the reopen, and later closes carry none.
+                let unsatisfied = self.close_reason == Some(CloseReason::Callback)
+                    && self
+                        .callback
+                        .as_ref()
+                        .is_some_and(|c| c.satisfaction == Some(Satisfaction::Unsatisfied));
                 if !unsatisfied {
                     return Err(self.refuse(action, "only an unsatisfied rating can be disputed"));
                 }
@@ -467,11 +572,17 @@ impl Ticket {
                     evidence: required("evidence", evidence)?,
                 }])
             }
-            Command::DecideDispute { approve, note: text } => {
+            Command::DecideDispute {
+                approve,
+                note: text,
+            } => {
                 if self.pending_dispute.is_none() {
                     return Err(self.refuse(action, "no rating dispute is pending"));
                 }
-                Ok(vec![EventKind::DisputeDecided { exempt: *approve, note: note("note", text)? }])
+                Ok(vec![EventKind::DisputeDecided {
+                    exempt: *approve,
+                    note: note("note", text)?,
+                }])
             }
             Command::RequestSuspension { reason, resume_by } => {
                 self.require(action, HANDLING, "it is not with a department")?;
@@ -491,7 +602,10 @@ impl Ticket {
                     resume_by: *resume_by,
                 }])
             }
-            Command::DecideSuspension { approve, note: text } => {
+            Command::DecideSuspension {
+                approve,
+                note: text,
+            } => {
                 self.require(action, HANDLING, "it is not with a department")?;
                 if self.pending_suspension.is_none() {
                     return Err(self.refuse(action, "no suspension request is pending"));
@@ -511,8 +625,16 @@ impl Ticket {
                 let (true, Some(since)) = (self.suspended, self.suspended_at) else {
                     return Err(self.refuse(action, "the ticket is not suspended"));
                 };
-                let stopped = ctx.now.duration_since(since).max(SignedDuration::ZERO);
-                let shift = |due: Option<Timestamp>| due.map(|d| d.saturating_add(stopped).unwrap_or(d));
+                // Whole seconds, as the event records them: the ticket's deadlines and its
+                // assignments' (shifted by `suspended_seconds` on apply) must move alike.
+                let stopped = SignedDuration::from_secs(
+                    ctx.now
+                        .duration_since(since)
+                        .max(SignedDuration::ZERO)
+                        .as_secs(),
+                );
+                let shift =
+                    |due: Option<Timestamp>| due.map(|d| d.saturating_add(stopped).unwrap_or(d));
                 Ok(vec![EventKind::Resumed {
                     sign_due: shift(self.sign_due),
                     reply_due: shift(self.reply_due),
@@ -523,32 +645,61 @@ impl Ticket {
             Command::Withdraw { reason } => {
                 self.require(action, OPEN, "it is no longer open")?;
                 Ok(vec![
-                    EventKind::Withdrawn { reason: note("reason", reason)? },
-                    EventKind::Closed { reason: CloseReason::Withdrawn },
+                    EventKind::Withdrawn {
+                        reason: note("reason", reason)?,
+                    },
+                    EventKind::Closed {
+                        reason: CloseReason::Withdrawn,
+                    },
                 ])
             }
             Command::AnswerDirectly { content } => {
-                self.require(action, &[TicketStatus::PendingDispatch], "it is already dispatched")?;
+                self.require(
+                    action,
+                    &[TicketStatus::PendingDispatch],
+                    "it is already dispatched",
+                )?;
                 Ok(vec![
-                    EventKind::AnsweredDirectly { content: required("content", content)? },
-                    EventKind::Closed { reason: CloseReason::AnsweredDirectly },
+                    EventKind::AnsweredDirectly {
+                        content: required("content", content)?,
+                    },
+                    EventKind::Closed {
+                        reason: CloseReason::AnsweredDirectly,
+                    },
                 ])
             }
-            Command::Merge { master_id, master_status, note: text } => {
+            Command::Merge {
+                master_id,
+                master_status,
+                note: text,
+            } => {
                 self.require(action, OPEN, "it is no longer open")?;
                 if *master_id == self.id {
-                    return Err(invalid("master_ticket_id", "a ticket cannot be merged into itself"));
+                    return Err(invalid(
+                        "master_ticket_id",
+                        "a ticket cannot be merged into itself",
+                    ));
                 }
                 if *master_status == TicketStatus::Merged {
-                    return Err(invalid("master_ticket_id", "the master ticket is itself merged"));
+                    return Err(invalid(
+                        "master_ticket_id",
+                        "the master ticket is itself merged",
+                    ));
                 }
-                Ok(vec![EventKind::Merged { master_id: *master_id, note: note("note", text)? }])
+                Ok(vec![EventKind::Merged {
+                    master_id: *master_id,
+                    note: note("note", text)?,
+                }])
             }
             Command::MarkInvalid { reason } => {
                 self.require(action, OPEN, "it is no longer open")?;
                 Ok(vec![
-                    EventKind::MarkedInvalid { reason: required("reason", reason)? },
-                    EventKind::Closed { reason: CloseReason::Invalid },
+                    EventKind::MarkedInvalid {
+                        reason: required("reason", reason)?,
+                    },
+                    EventKind::Closed {
+                        reason: CloseReason::Invalid,
+                    },
                 ])
             }
             Command::Urge { note: text } => {
@@ -558,7 +709,11 @@ impl Ticket {
                     note: note("note", text)?,
                 }])
             }
-            Command::Supervise { level, note: text, feedback_due } => {
+            Command::Supervise {
+                level,
+                note: text,
+                feedback_due,
+            } => {
                 self.require(action, HANDLING, "it is not with a department")?;
                 if feedback_due.is_some_and(|at| at <= ctx.now) {
                     return Err(invalid("feedback_due", "must be in the future"));
@@ -571,20 +726,34 @@ impl Ticket {
                 }])
             }
             Command::AutoClose => {
-                self.require(action, &[TicketStatus::Replied], "only a replied ticket closes by itself")?;
+                self.require(
+                    action,
+                    &[TicketStatus::Replied],
+                    "only a replied ticket closes by itself",
+                )?;
                 let callback_due = self.callback_due.is_some_and(|due| ctx.now >= due);
                 if self.citizen.wants_callback && !callback_due {
                     return Err(self.refuse(action, "the callback is still due"));
                 }
-                Ok(vec![EventKind::Closed { reason: CloseReason::NoCallback }])
+                Ok(vec![EventKind::Closed {
+                    reason: CloseReason::NoCallback,
+                }])
             }
         }
     }
 
-    fn reopen_event(&self, action: Action, note: String, ctx: &Context<'_>) -> Result<EventKind, DomainError> {
+    fn reopen_event(
+        &self,
+        action: Action,
+        note: String,
+        ctx: &Context<'_>,
+    ) -> Result<EventKind, DomainError> {
         let max = ctx.policy.limits.max_reopens;
         if self.reopen_count >= max {
-            return Err(DomainError::LimitExceeded { limit: Limit::Reopens, max });
+            return Err(DomainError::LimitExceeded {
+                limit: Limit::Reopens,
+                max,
+            });
         }
         if self.lead_assignment().is_none() {
             return Err(self.refuse(action, "it has no lead department to reopen to"));
@@ -594,7 +763,10 @@ impl Ticket {
             self.priority,
             self.category.as_ref().map(|c| c.path.as_str()),
         );
-        Ok(EventKind::Reopened { reply_due: ctx.calendar.add(ctx.now, reply_within), note })
+        Ok(EventKind::Reopened {
+            reply_due: ctx.calendar.add(ctx.now, reply_within),
+            note,
+        })
     }
 
     fn require(
@@ -603,33 +775,57 @@ impl Ticket {
         allowed: &[TicketStatus],
         reason: &'static str,
     ) -> Result<(), DomainError> {
-        if allowed.contains(&self.status) { Ok(()) } else { Err(self.refuse(action, reason)) }
+        if allowed.contains(&self.status) {
+            Ok(())
+        } else {
+            Err(self.refuse(action, reason))
+        }
     }
 
     fn refuse(&self, action: Action, reason: &'static str) -> DomainError {
-        DomainError::IllegalTransition { action, status: self.status, reason }
+        DomainError::IllegalTransition {
+            action,
+            status: self.status,
+            reason,
+        }
     }
 
-    fn actor_department(&self, action: Action, ctx: &Context<'_>) -> Result<DepartmentId, DomainError> {
-        ctx.actor.department_id.clone().ok_or_else(|| DomainError::NotAssigned {
-            action,
-            department_id: DepartmentId::new(""),
-            reason: "the credential is bound to no department",
-        })
+    fn actor_department(
+        &self,
+        action: Action,
+        ctx: &Context<'_>,
+    ) -> Result<DepartmentId, DomainError> {
+        ctx.actor
+            .department_id
+            .clone()
+            .ok_or_else(|| DomainError::NotAssigned {
+                action,
+                department_id: DepartmentId::new(""),
+                reason: "the credential is bound to no department",
+            })
     }
 
     /// The acting department's live part, whatever its role.
-    fn acting_assignment(&self, action: Action, ctx: &Context<'_>) -> Result<&Assignment, DomainError> {
+    fn acting_assignment(
+        &self,
+        action: Action,
+        ctx: &Context<'_>,
+    ) -> Result<&Assignment, DomainError> {
         let department_id = self.actor_department(action, ctx)?;
-        self.active_assignment(&department_id).ok_or(DomainError::NotAssigned {
-            action,
-            department_id,
-            reason: "it has no part in this ticket",
-        })
+        self.active_assignment(&department_id)
+            .ok_or(DomainError::NotAssigned {
+                action,
+                department_id,
+                reason: "it has no part in this ticket",
+            })
     }
 
     /// The acting department's part, if it handles the matter: the lead or a delegate below it.
-    fn acting_handler(&self, action: Action, ctx: &Context<'_>) -> Result<&Assignment, DomainError> {
+    fn acting_handler(
+        &self,
+        action: Action,
+        ctx: &Context<'_>,
+    ) -> Result<&Assignment, DomainError> {
         let assignment = self.acting_assignment(action, ctx)?;
         match assignment.role {
             AssignmentRole::Lead | AssignmentRole::Delegate => Ok(assignment),
@@ -656,7 +852,11 @@ impl Ticket {
     }
 
     /// The acting department, if it is the ticket's lead (also after the loop closed).
-    fn acting_lead_any_status(&self, action: Action, ctx: &Context<'_>) -> Result<DepartmentId, DomainError> {
+    fn acting_lead_any_status(
+        &self,
+        action: Action,
+        ctx: &Context<'_>,
+    ) -> Result<DepartmentId, DomainError> {
         let department_id = self.actor_department(action, ctx)?;
         if self.lead_department_id.as_ref() == Some(&department_id) {
             Ok(department_id)
@@ -685,7 +885,9 @@ impl Ticket {
 
     /// Returns whether a department (exactly this one) holds or held a part in this ticket.
     pub fn involves(&self, department_id: &DepartmentId) -> bool {
-        self.assignments.iter().any(|a| &a.department_id == department_id)
+        self.assignments
+            .iter()
+            .any(|a| &a.department_id == department_id)
     }
 
     /// Departments with live, unfinished parts: who gets urged.
@@ -693,7 +895,10 @@ impl Ticket {
         self.assignments
             .iter()
             .filter(|a| {
-                matches!(a.status, AssignmentStatus::Dispatched | AssignmentStatus::Signed)
+                matches!(
+                    a.status,
+                    AssignmentStatus::Dispatched | AssignmentStatus::Signed
+                )
             })
             .map(|a| a.department_id.clone())
             .collect()
@@ -716,12 +921,16 @@ impl Ticket {
     /// Returns the departments whose watchers should hear about this event.
     pub fn notified_departments(&self, kind: &EventKind) -> Vec<DepartmentId> {
         match kind {
-            EventKind::Dispatched { lead_department_id, co_department_ids, .. } => {
-                std::iter::once(lead_department_id.clone())
-                    .chain(co_department_ids.iter().cloned())
-                    .collect()
-            }
-            EventKind::Delegated { to_department_id, .. } => vec![to_department_id.clone()],
+            EventKind::Dispatched {
+                lead_department_id,
+                co_department_ids,
+                ..
+            } => std::iter::once(lead_department_id.clone())
+                .chain(co_department_ids.iter().cloned())
+                .collect(),
+            EventKind::Delegated {
+                to_department_id, ..
+            } => vec![to_department_id.clone()],
             EventKind::Urged { department_ids, .. }
             | EventKind::Supervised { department_ids, .. } => department_ids.clone(),
             EventKind::ReturnApproved { department_id, .. }
@@ -860,9 +1069,11 @@ impl Ticket {
                     delegated_from: None,
                     opinion: None,
                 };
-                self.assignments.push(assignment(lead_department_id, AssignmentRole::Lead));
+                self.assignments
+                    .push(assignment(lead_department_id, AssignmentRole::Lead));
                 for co in co_department_ids {
-                    self.assignments.push(assignment(co, AssignmentRole::CoHandler));
+                    self.assignments
+                        .push(assignment(co, AssignmentRole::CoHandler));
                 }
                 self.status = TicketStatus::Dispatched;
                 self.lead_department_id = Some(lead_department_id.clone());
@@ -882,7 +1093,10 @@ impl Ticket {
                     self.warning_level = WarningLevel::None;
                 }
             }
-            EventKind::ReturnRequested { department_id, reason } => {
+            EventKind::ReturnRequested {
+                department_id,
+                reason,
+            } => {
                 self.pending_return = Some(PendingReturn {
                     department_id: department_id.clone(),
                     reason: reason.clone(),
@@ -909,7 +1123,13 @@ impl Ticket {
                 self.pending_return = None;
                 self.rejected_return_count += 1;
             }
-            EventKind::Delegated { from_department_id, to_department_id, sign_due, reply_due, .. } => {
+            EventKind::Delegated {
+                from_department_id,
+                to_department_id,
+                sign_due,
+                reply_due,
+                ..
+            } => {
                 self.assignments.push(Assignment {
                     department_id: to_department_id.clone(),
                     role: AssignmentRole::Delegate,
@@ -922,13 +1142,20 @@ impl Ticket {
                     opinion: None,
                 });
             }
-            EventKind::OpinionSubmitted { department_id, content } => {
+            EventKind::OpinionSubmitted {
+                department_id,
+                content,
+            } => {
                 if let Some(a) = self.active_assignment_mut(department_id) {
                     a.status = AssignmentStatus::OpinionSubmitted;
                     a.opinion = Some(content.clone());
                 }
             }
-            EventKind::ExtensionRequested { department_id, requested_reply_due, reason } => {
+            EventKind::ExtensionRequested {
+                department_id,
+                requested_reply_due,
+                reason,
+            } => {
                 self.pending_extension = Some(PendingExtension {
                     department_id: department_id.clone(),
                     requested_reply_due: *requested_reply_due,
@@ -946,7 +1173,12 @@ impl Ticket {
             }
             EventKind::ExtensionRejected { .. } => self.pending_extension = None,
             EventKind::ProgressAdded { .. } => {}
-            EventKind::Replied { department_id, result, content, callback_due } => {
+            EventKind::Replied {
+                department_id,
+                result,
+                content,
+                callback_due,
+            } => {
                 self.reply = Some(Reply {
                     result: *result,
                     content: content.clone(),
@@ -977,7 +1209,12 @@ impl Ticket {
                     }
                 }
             }
-            EventKind::CallbackRecorded { contacted, resolved, satisfaction, comment } => {
+            EventKind::CallbackRecorded {
+                contacted,
+                resolved,
+                satisfaction,
+                comment,
+            } => {
                 self.callback = Some(CallbackRecord {
                     contacted: *contacted,
                     resolved: *resolved,
@@ -1006,24 +1243,27 @@ impl Ticket {
                 }
             }
             EventKind::Closed { reason } => {
-                if matches!(
-                    reason,
-                    CloseReason::Withdrawn | CloseReason::Invalid | CloseReason::AnsweredDirectly
-                ) {
-                    self.cancel_unfinished_assignments();
-                }
+                // Parts never finished (a co-handler that gave no opinion, a delegate that
+                // never replied) end with the ticket, so listings don't show them as open.
+                self.cancel_unfinished_assignments();
                 self.status = TicketStatus::Closed;
                 self.close_reason = Some(*reason);
                 self.closed_at = Some(at);
                 self.clear_pending();
             }
-            EventKind::RatingDisputed { evidence, .. } => self.pending_dispute = Some(evidence.clone()),
+            EventKind::RatingDisputed { evidence, .. } => {
+                self.pending_dispute = Some(evidence.clone())
+            }
             EventKind::DisputeDecided { exempt, .. } => {
                 self.pending_dispute = None;
                 self.dispute_decided = true;
                 self.rating_exempt = *exempt;
             }
-            EventKind::SuspensionRequested { department_id, reason, resume_by } => {
+            EventKind::SuspensionRequested {
+                department_id,
+                reason,
+                resume_by,
+            } => {
                 self.pending_suspension = Some(PendingSuspension {
                     department_id: department_id.clone(),
                     reason: reason.clone(),
@@ -1036,7 +1276,12 @@ impl Ticket {
                 self.suspended_at = Some(at);
             }
             EventKind::SuspensionRejected { .. } => self.pending_suspension = None,
-            EventKind::Resumed { sign_due, reply_due, suspended_seconds, .. } => {
+            EventKind::Resumed {
+                sign_due,
+                reply_due,
+                suspended_seconds,
+                ..
+            } => {
                 self.suspended = false;
                 self.suspended_at = None;
                 self.sign_due = *sign_due;
@@ -1045,6 +1290,12 @@ impl Ticket {
                 for a in self.assignments.iter_mut().filter(|a| a.status.is_active()) {
                     a.sign_due = a.sign_due.saturating_add(stopped).unwrap_or(a.sign_due);
                     a.reply_due = a.reply_due.saturating_add(stopped).unwrap_or(a.reply_due);
+                }
+                // A pending extension asked for a date past the old deadline; it moves with
+                // the deadline, or approving it would now bring the deadline forward.
+                if let Some(pending) = &mut self.pending_extension {
+                    let due = pending.requested_reply_due;
+                    pending.requested_reply_due = due.saturating_add(stopped).unwrap_or(due);
                 }
             }
             EventKind::Withdrawn { .. } | EventKind::MarkedInvalid { .. } => {}
@@ -1058,9 +1309,15 @@ impl Ticket {
             }
             EventKind::Urged { .. } => {
                 self.urge_count += 1;
-                self.supervision_level = self.supervision_level.max(Some(crate::SupervisionLevel::Urge));
+                self.supervision_level = self
+                    .supervision_level
+                    .max(Some(crate::SupervisionLevel::Urge));
             }
-            EventKind::Supervised { level, feedback_due, .. } => {
+            EventKind::Supervised {
+                level,
+                feedback_due,
+                ..
+            } => {
                 self.supervision_level = self.supervision_level.max(Some(*level));
                 self.supervision_feedback_due = *feedback_due;
             }
@@ -1083,7 +1340,10 @@ impl Ticket {
 
     fn cancel_unfinished_assignments(&mut self) {
         for a in self.assignments.iter_mut() {
-            if matches!(a.status, AssignmentStatus::Dispatched | AssignmentStatus::Signed) {
+            if matches!(
+                a.status,
+                AssignmentStatus::Dispatched | AssignmentStatus::Signed
+            ) {
                 a.status = AssignmentStatus::Cancelled;
             }
         }

@@ -121,7 +121,10 @@ coded_enum! {
 impl AssignmentStatus {
     /// Returns whether this part of the work is still live.
     pub fn is_active(self) -> bool {
-        !matches!(self, AssignmentStatus::Returned | AssignmentStatus::Cancelled)
+        !matches!(
+            self,
+            AssignmentStatus::Returned | AssignmentStatus::Cancelled
+        )
     }
 }
 
@@ -196,12 +199,20 @@ impl Citizen {
         } else {
             "*".repeat(chars.len())
         };
-        Citizen { name, phone, ..self.clone() }
+        Citizen {
+            name,
+            phone,
+            ..self.clone()
+        }
     }
 
     /// Returns the citizen with identity removed, for confidential tickets seen by departments.
     pub fn hidden(&self) -> Citizen {
-        Citizen { name: String::new(), phone: String::new(), ..self.clone() }
+        Citizen {
+            name: String::new(),
+            phone: String::new(),
+            ..self.clone()
+        }
     }
 }
 
@@ -408,8 +419,8 @@ pub struct Ticket {
     pub closed_at: Option<Timestamp>,
 }
 
-
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -423,7 +434,15 @@ mod tests {
         let masked = citizen.masked();
         assert_eq!(masked.phone, "138****5678");
         assert_eq!(masked.name, "张**");
-        assert_eq!(Citizen { phone: "12345".to_owned(), ..Citizen::default() }.masked().phone, "*****");
+        assert_eq!(
+            Citizen {
+                phone: "12345".to_owned(),
+                ..Citizen::default()
+            }
+            .masked()
+            .phone,
+            "*****"
+        );
     }
 
     #[test]

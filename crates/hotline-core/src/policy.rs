@@ -60,7 +60,9 @@ impl PolicyEntry {
     /// complaint gets the emergency window, not the complaint one.
     fn specificity(&self) -> (usize, bool, bool) {
         (
-            self.category_prefix.as_deref().map_or(0, |p| p.chars().count()),
+            self.category_prefix
+                .as_deref()
+                .map_or(0, |p| p.chars().count()),
             self.priority.is_some(),
             self.appeal_type.is_some(),
         )
@@ -87,7 +89,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_returns: 2, max_extensions: 1, max_reopens: 2 }
+        Self {
+            max_returns: 2,
+            max_extensions: 1,
+            max_reopens: 2,
+        }
     }
 }
 
@@ -119,9 +125,13 @@ impl DeadlinePolicy {
             .iter()
             .filter(|e| e.matches(appeal_type, priority, category))
             .max_by_key(|e| e.specificity())
-            .map_or((Window::WorkingDays { days: 1 }, Window::WorkingDays { days: 5 }), |e| {
-                (e.sign_within, e.reply_within)
-            })
+            .map_or(
+                (
+                    Window::WorkingDays { days: 1 },
+                    Window::WorkingDays { days: 5 },
+                ),
+                |e| (e.sign_within, e.reply_within),
+            )
     }
 }
 
@@ -149,7 +159,12 @@ impl Default for DeadlinePolicy {
                     Window::Calendar { minutes: 120 },
                     Window::Calendar { minutes: 24 * 60 },
                 ),
-                row(None, Some(Priority::Normal), one_day, Window::WorkingDays { days: 5 }),
+                row(
+                    None,
+                    Some(Priority::Normal),
+                    one_day,
+                    Window::WorkingDays { days: 5 },
+                ),
                 row(
                     Some(AppealType::Complaint),
                     Some(Priority::Normal),

@@ -63,7 +63,10 @@ pub fn route<'a>(
     appeal_type: AppealType,
 ) -> Option<&'a RoutingRule> {
     let mut best: Option<&RoutingRule> = None;
-    for rule in rules.iter().filter(|r| r.matches(category, region_code, appeal_type)) {
+    for rule in rules
+        .iter()
+        .filter(|r| r.matches(category, region_code, appeal_type))
+    {
         if best.is_none_or(|b| rule.specificity() > b.specificity()) {
             best = Some(rule);
         }
@@ -75,7 +78,12 @@ pub fn route<'a>(
 mod tests {
     use super::*;
 
-    fn rule(id: &str, category: &str, region: &str, appeal_type: Option<AppealType>) -> RoutingRule {
+    fn rule(
+        id: &str,
+        category: &str,
+        region: &str,
+        appeal_type: Option<AppealType>,
+    ) -> RoutingRule {
         RoutingRule {
             id: id.to_owned(),
             category_prefix: category.to_owned(),
@@ -98,9 +106,18 @@ mod tests {
         let hit = |c: &str, r: &str| {
             route(&rules, Some(c), r, AppealType::Complaint).map(|r| r.id.clone())
         };
-        assert_eq!(hit("环境保护/噪声污染/施工噪声", "320508001").as_deref(), Some("gusu-noise"));
-        assert_eq!(hit("环境保护/大气污染", "320508001").as_deref(), Some("gusu-env"));
-        assert_eq!(hit("环境保护/大气污染", "320506").as_deref(), Some("city-env"));
+        assert_eq!(
+            hit("环境保护/噪声污染/施工噪声", "320508001").as_deref(),
+            Some("gusu-noise")
+        );
+        assert_eq!(
+            hit("环境保护/大气污染", "320508001").as_deref(),
+            Some("gusu-env")
+        );
+        assert_eq!(
+            hit("环境保护/大气污染", "320506").as_deref(),
+            Some("city-env")
+        );
         assert_eq!(hit("交通运输", "320506").as_deref(), Some("catch-all"));
     }
 

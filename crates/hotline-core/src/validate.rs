@@ -13,11 +13,18 @@ const MAX_PHONE_CHARS: usize = 20;
 const MAX_ADDRESS_CHARS: usize = 500;
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> DomainError {
-    DomainError::InvalidField { field, reason: reason.into() }
+    DomainError::InvalidField {
+        field,
+        reason: reason.into(),
+    }
 }
 
 /// Checks a text that must not be blank and has a maximum length.
-pub(crate) fn required_text(field: &'static str, value: &str, max: usize) -> Result<(), DomainError> {
+pub(crate) fn required_text(
+    field: &'static str,
+    value: &str,
+    max: usize,
+) -> Result<(), DomainError> {
     if value.trim().is_empty() {
         return Err(invalid(field, "must not be empty"));
     }
@@ -25,12 +32,22 @@ pub(crate) fn required_text(field: &'static str, value: &str, max: usize) -> Res
 }
 
 /// Checks a text that may be empty but has a maximum length.
-pub(crate) fn optional_text(field: &'static str, value: &str, max: usize) -> Result<(), DomainError> {
+pub(crate) fn optional_text(
+    field: &'static str,
+    value: &str,
+    max: usize,
+) -> Result<(), DomainError> {
     let len = value.chars().count();
     if len > max {
-        return Err(invalid(field, format!("is {len} characters, at most {max} allowed")));
+        return Err(invalid(
+            field,
+            format!("is {len} characters, at most {max} allowed"),
+        ));
     }
-    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
         return Err(invalid(field, "contains control characters"));
     }
     Ok(())
@@ -47,11 +64,15 @@ pub(crate) fn phone(value: &str) -> Result<(), DomainError> {
         return Ok(());
     }
     let digits = value.chars().filter(char::is_ascii_digit).count();
-    let well_formed = value.chars().enumerate().all(|(i, c)| {
-        c.is_ascii_digit() || c == '-' || (c == '+' && i == 0)
-    });
+    let well_formed = value
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c.is_ascii_digit() || c == '-' || (c == '+' && i == 0));
     if !well_formed || !(3..=MAX_PHONE_CHARS).contains(&digits) || value.len() > MAX_PHONE_CHARS {
-        return Err(invalid("citizen.phone", "must be 3 to 20 digits, optionally with + and -"));
+        return Err(invalid(
+            "citizen.phone",
+            "must be 3 to 20 digits, optionally with + and -",
+        ));
     }
     Ok(())
 }
