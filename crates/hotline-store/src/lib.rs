@@ -222,7 +222,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// # Errors
     /// [`StoreError::Rejected`] for invalid input; [`StoreError::Unavailable`].
-    async fn create_ticket(&self, request: CreateTicket, ctx: &Context<'_>) -> StoreResult<Created>;
+    async fn create_ticket(&self, request: CreateTicket, ctx: &Context<'_>)
+    -> StoreResult<Created>;
 
     /// Loads a ticket's projection.
     ///
@@ -248,7 +249,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// # Errors
     /// [`StoreError::Rejected`] for a malformed page token.
-    async fn list_tickets(&self, filter: &TicketFilter, page: &PageRequest) -> StoreResult<Page<Ticket>>;
+    async fn list_tickets(
+        &self,
+        filter: &TicketFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Ticket>>;
 
     /// Returns a ticket's events in order.
     ///
@@ -260,7 +265,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// # Errors
     /// [`StoreError::Rejected`] for a malformed page token.
-    async fn list_deadlines(&self, query: &DeadlineQuery, page: &PageRequest) -> StoreResult<Page<DeadlineItem>>;
+    async fn list_deadlines(
+        &self,
+        query: &DeadlineQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<DeadlineItem>>;
 
     /// Returns up to `limit` events with ids greater than `after_id`, oldest first (for watchers resuming).
     async fn events_after(&self, after_id: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
