@@ -1,0 +1,264 @@
+//! The server as a library: [`App::open`] the store and snapshot, bootstrap an
+//! admin key, and [`App::serve`] a bound listener until a shutdown future
+//! resolves, draining in-flight calls before the store is closed.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hotline_core::Role;
+use hotline_proto::v1::admin_service_server::AdminServiceServer;
+use hotline_proto::v1::department_service_server::DepartmentServiceServer;
+use hotline_proto::v1::supervision_service_server::SupervisionServiceServer;
+use hotline_proto::v1::ticket_service_server::TicketServiceServer;
+use hotline_store::{ApiKeyRecord, Store};
+use hotline_store_sqlite::SqliteStore;
+use jiff::Timestamp;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::auth;
+use crate::config::{Database, ServerConfig};
+use crate::service::{AdminApi, DepartmentApi, SupervisionApi, TicketApi};
+use crate::state::Shared;
+
+/// Largest request accepted: a ticket body is at most 10 000 characters, so
+/// 1 MiB leaves ample room while bounding what one call can make us buffer.
+const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// Largest response sent: tonic clients refuse more than 4 MiB by default.
+const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// Longest a unary call may run (streams are not cut: the timeout covers the
+/// handler, not the response body).
+const RPC_TIMEOUT: Duration = Duration::from_secs(30);
+/// Calls served at once per connection; more wait their turn.
+const CONCURRENCY_PER_CONNECTION: usize = 256;
+/// How long shutdown waits for in-flight calls (e.g. a health Watch that never
+/// ends) before the server stops anyway.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Label of the key [`App::ensure_admin_key`] creates.
+const BOOTSTRAP_KEY_NAME: &str = "bootstrap admin";
+
+/// A hotline server: the opened store and the in-memory snapshot of its settings.
+#[derive(Debug)]
+pub struct App {
+    shared: Arc<Shared>,
+    config: ServerConfig,
+}
+
+impl App {
+    /// Opens and migrates the store, and loads departments, routing rules and
+    /// deadline policy into memory.
+    ///
+    /// # Errors
+    /// Invalid configuration, a store that cannot be opened or migrated, or
+    /// stored settings that do not parse.
+    pub async fn open(config: ServerConfig) -> anyhow::Result<App> {
+        let time_zone = config.validate()?;
+        let store = open_store(&config).await?;
+        let shared = Shared::load(
+            store,
+            config.center.clone(),
+            time_zone,
+            config.time_zone.clone(),
+            config.auto_dispatch_threshold,
+        )
+        .await
+        .context("cannot load settings")?;
+        tracing::info!(center = %config.center, "hotline opened");
+        Ok(App {
+            shared: Arc::new(shared),
+            config,
+        })
+    }
+
+    /// Creates an ADMIN key when there is no key at all, writes it to
+    /// `data_dir/hotline-admin.key` (mode 0600) and returns that path; returns
+    /// `None` when keys exist. The key itself is never logged.
+    ///
+    /// # Errors
+    /// Store errors, or the key file cannot be written.
+    pub async fn ensure_admin_key(&self) -> anyhow::Result<Option<PathBuf>> {
+        let keys = self.shared.store.list_api_keys().await?;
+        if !keys.is_empty() {
+            return Ok(None);
+        }
+        let key = auth::generate_key()?;
+        let path = self.config.admin_key_path();
+        tokio::fs::create_dir_all(&self.config.data_dir)
+            .await
+            .with_context(|| format!("cannot create {}", self.config.data_dir.display()))?;
+        write_secret_file(&path, &key.secret)
+            .await
+            .with_context(|| format!("cannot write the admin key to {}", path.display()))?;
+        let record = ApiKeyRecord {
+            id: key.id.clone(),
+            name: BOOTSTRAP_KEY_NAME.to_owned(),
+            role: Role::Admin,
+            department_id: None,
+            secret_hash: key.secret_hash.clone(),
+            created_at: Timestamp::now(),
+            expires_at: None,
+            revoked_at: None,
+        };
+        if let Err(error) = self.shared.store.insert_api_key(&record).await {
+            // A file holding a key that does not work would only mislead.
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(error.into());
+        }
+        tracing::info!(key_id = %record.id, path = %path.display(), "bootstrap admin key created");
+        Ok(Some(path))
+    }
+
+    /// Serves gRPC on `listener` until `shutdown` resolves. Then health turns
+    /// NOT_SERVING, watch streams end, in-flight calls finish (for at most
+    /// 30 s), and the store is closed.
+    ///
+    /// # Errors
+    /// The reflection service cannot be built, or the transport fails.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let shared = self.shared;
+        let local = listener
+            .local_addr()
+            .context("listener has no local address")?;
+        let (health, health_service) = tonic_health::server::health_reporter();
+        set_health(&health, ServingStatus::Serving).await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(hotline_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("cannot build the reflection service")?;
+
+        let signal = {
+            let shared = Arc::clone(&shared);
+            async move {
+                shutdown.await;
+                tracing::info!("shutdown requested, draining");
+                set_health(&health, ServingStatus::NotServing).await;
+                shared.shutdown.send_replace(true);
+            }
+        };
+        let server = Server::builder()
+            .timeout(RPC_TIMEOUT)
+            .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(
+                TicketServiceServer::new(TicketApi::new(Arc::clone(&shared)))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES)
+                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
+            )
+            .add_service(
+                DepartmentServiceServer::new(DepartmentApi::new(Arc::clone(&shared)))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES)
+                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
+            )
+            .add_service(
+                SupervisionServiceServer::new(SupervisionApi::new(Arc::clone(&shared)))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES)
+                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
+            )
+            .add_service(
+                AdminServiceServer::new(AdminApi::new(Arc::clone(&shared)))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES)
+                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
+            )
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener), signal);
+        tracing::info!(addr = %local, "serving grpc");
+
+        let mut stopping = shared.shutdown.subscribe();
+        let drain_deadline = async move {
+            // An error means the sender is gone, which cannot happen while `shared` lives.
+            let _ = stopping.wait_for(|stop| *stop).await;
+            tokio::time::sleep(DRAIN_TIMEOUT).await;
+        };
+        let result = tokio::select! {
+            result = server => result.context("grpc transport failed"),
+            () = drain_deadline => {
+                tracing::warn!("in-flight calls did not finish in time, stopping anyway");
+                Ok(())
+            }
+        };
+        shared.store.close().await;
+        tracing::info!("server stopped");
+        result
+    }
+}
+
+/// Applies pending database migrations, creating the database if needed.
+///
+/// # Errors
+/// Invalid database configuration, or the migration fails.
+pub async fn migrate(config: &ServerConfig) -> anyhow::Result<()> {
+    match config.database()? {
+        Database::Sqlite(path) => {
+            ensure_parent_dir(&path).await?;
+            hotline_store_sqlite::migrate(&path)
+                .await
+                .with_context(|| format!("cannot migrate {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens the configured backend (which applies pending migrations).
+async fn open_store(config: &ServerConfig) -> anyhow::Result<Arc<dyn Store>> {
+    match config.database()? {
+        Database::Sqlite(path) => {
+            ensure_parent_dir(&path).await?;
+            let store = SqliteStore::open(&path)
+                .await
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+async fn ensure_parent_dir(path: &Path) -> anyhow::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => tokio::fs::create_dir_all(dir)
+            .await
+            .with_context(|| format!("cannot create {}", dir.display())),
+        _ => Ok(()),
+    }
+}
+
+/// Sets the overall status and that of each hotline service.
+async fn set_health(health: &HealthReporter, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    for service in [
+        <TicketServiceServer<TicketApi> as tonic::server::NamedService>::NAME,
+        <DepartmentServiceServer<DepartmentApi> as tonic::server::NamedService>::NAME,
+        <SupervisionServiceServer<SupervisionApi> as tonic::server::NamedService>::NAME,
+        <AdminServiceServer<AdminApi> as tonic::server::NamedService>::NAME,
+    ] {
+        health.set_service_status(service, status).await;
+    }
+}
+
+/// Writes `secret` and a newline to a new file readable by its owner only. The
+/// file is created with mode 0600, never widened and narrowed afterwards; a
+/// stale file from an earlier database is replaced.
+async fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).await?;
+    file.write_all(format!("{secret}\n").as_bytes()).await?;
+    file.sync_all().await
+}

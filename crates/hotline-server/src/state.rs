@@ -1,0 +1,386 @@
+//! What every service shares: the store, the in-memory snapshot of reference
+//! data, authentication, department scoping, the PII view, and the one path
+//! every ticket mutation takes ([`Shared::mutate`]).
+
+use std::sync::{Arc, RwLock};
+
+use hotline_core::{
+    Action, Actor, AlwaysOpen, Calendar, Command, Context, DeadlinePolicy, DepartmentId, Directory,
+    DomainError, Role, RoutingRule, Taxonomy, Ticket, TicketId,
+};
+use hotline_proto::v1 as pb;
+use hotline_store::{Store, StoreError, StoredEvent};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use tokio::sync::{Mutex, broadcast, watch};
+use tonic::metadata::MetadataMap;
+
+use crate::auth::{self, KeyCache, Rpc};
+use crate::convert::{Pii, Target, ticket_to_proto};
+use crate::error::ApiError;
+use crate::settings;
+
+/// Reference data read by every command, swapped whole when an admin changes it.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Departments and taxonomy.
+    pub directory: Directory,
+    /// Routing rules in force.
+    pub rules: Vec<RoutingRule>,
+    /// Deadline policy in force.
+    pub policy: DeadlinePolicy,
+    /// Version of the stored policy; 0 while the default is in force.
+    pub policy_version: i64,
+}
+
+/// One committed event and the ticket after the command that wrote it, for watchers.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    /// The event with its global id.
+    pub event: StoredEvent,
+    /// The ticket after the command.
+    pub ticket: Arc<Ticket>,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// Recorded on every event: key id, role and department.
+    pub actor: Actor,
+}
+
+impl Principal {
+    /// Returns the caller's role.
+    pub fn role(&self) -> Role {
+        self.actor.role
+    }
+
+    /// Returns the caller's key id.
+    pub fn key_id(&self) -> &str {
+        &self.actor.id
+    }
+
+    /// Returns the department a DEPARTMENT key is bound to.
+    pub fn department(&self) -> Option<&DepartmentId> {
+        match self.actor.role {
+            Role::Department => self.actor.department_id.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// Capacity of the notification bus; a watcher further behind reads from the store.
+const BUS_CAPACITY: usize = 1024;
+
+/// The state behind all four services.
+#[derive(Debug)]
+pub struct Shared {
+    /// The storage port.
+    pub store: Arc<dyn Store>,
+    snapshot: RwLock<Arc<Snapshot>>,
+    /// Serializes admin writes with the snapshot reload that follows them.
+    pub admin_lock: Mutex<()>,
+    /// Recent key look-ups.
+    pub keys: KeyCache,
+    /// Committed events, for watchers in this process.
+    pub bus: broadcast::Sender<Notice>,
+    /// Flips to true when the server shuts down; watch streams end on it.
+    pub shutdown: watch::Sender<bool>,
+    /// Working-time arithmetic for deadlines. `AlwaysOpen` until the working
+    /// calendar lands (a later issue); this is the seam it plugs into.
+    pub calendar: Arc<dyn Calendar>,
+    /// The category tree.
+    taxonomy: Taxonomy,
+    /// Center code, first part of ticket numbers.
+    pub center: String,
+    /// The center's time zone, for the day part of ticket numbers.
+    pub time_zone: TimeZone,
+    /// Name of that time zone, for the default calendar.
+    pub time_zone_name: String,
+    /// Minimum classification confidence for auto-dispatch.
+    pub auto_dispatch_threshold: f64,
+}
+
+impl Shared {
+    /// Builds the shared state and loads the snapshot from the store.
+    ///
+    /// # Errors
+    /// Store errors, or stored settings that do not parse.
+    pub async fn load(
+        store: Arc<dyn Store>,
+        center: String,
+        time_zone: TimeZone,
+        time_zone_name: String,
+        auto_dispatch_threshold: f64,
+    ) -> Result<Shared, ApiError> {
+        let taxonomy = Taxonomy::builtin();
+        let snapshot = load_snapshot(store.as_ref(), &taxonomy).await?;
+        let (bus, _) = broadcast::channel(BUS_CAPACITY);
+        let (shutdown, _) = watch::channel(false);
+        Ok(Shared {
+            store,
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            admin_lock: Mutex::new(()),
+            keys: KeyCache::default(),
+            bus,
+            shutdown,
+            calendar: Arc::new(AlwaysOpen),
+            taxonomy,
+            center,
+            time_zone,
+            time_zone_name,
+            auto_dispatch_threshold,
+        })
+    }
+
+    /// Returns the reference data in force.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reloads departments, rules and policy from the store and swaps the snapshot.
+    ///
+    /// # Errors
+    /// Store errors, or stored settings that do not parse.
+    pub async fn reload(&self) -> Result<(), ApiError> {
+        let fresh = load_snapshot(self.store.as_ref(), &self.taxonomy).await?;
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+        Ok(())
+    }
+
+    /// Builds the command context for an actor at `now`.
+    pub fn context<'a>(
+        &'a self,
+        now: Timestamp,
+        actor: &'a Actor,
+        snapshot: &'a Snapshot,
+    ) -> Context<'a> {
+        Context {
+            now,
+            actor,
+            policy: &snapshot.policy,
+            calendar: self.calendar.as_ref(),
+            directory: &snapshot.directory,
+        }
+    }
+
+    /// Returns the local date `YYYYMMDD` of an instant in the center's time zone.
+    pub fn day_of(&self, at: Timestamp) -> String {
+        at.to_zoned(self.time_zone.clone())
+            .strftime("%Y%m%d")
+            .to_string()
+    }
+
+    /// Authenticates the request's API key and checks the authorization matrix.
+    ///
+    /// # Errors
+    /// `Unauthenticated`, `PermissionDenied`, or `Unavailable` when keys cannot be read.
+    pub async fn authorize(&self, metadata: &MetadataMap, rpc: Rpc) -> Result<Principal, ApiError> {
+        let principal = self.authenticate(metadata).await?;
+        let span = tracing::Span::current();
+        span.record("key_id", principal.key_id());
+        span.record("role", principal.role().as_str());
+        if auth::authorize(rpc, principal.role()) {
+            Ok(principal)
+        } else {
+            tracing::warn!("permission denied");
+            Err(ApiError::PermissionDenied(format!(
+                "role {} may not call {}",
+                principal.role(),
+                rpc.name()
+            )))
+        }
+    }
+
+    async fn authenticate(&self, metadata: &MetadataMap) -> Result<Principal, ApiError> {
+        let secret = metadata
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| {
+                text.strip_prefix("Bearer ")
+                    .or_else(|| text.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        let Some(secret) = secret else {
+            tracing::warn!("request without bearer api key");
+            return Err(ApiError::Unauthenticated);
+        };
+        if !auth::is_well_formed_secret(secret) {
+            tracing::warn!("malformed api key");
+            return Err(ApiError::Unauthenticated);
+        }
+        let hash = auth::hash_secret(secret);
+        let record = match self.keys.get(&hash) {
+            Some(record) => record,
+            None => {
+                let record = self.store.api_key_by_hash(&hash).await?;
+                self.keys.put(hash.clone(), record.clone());
+                record
+            }
+        };
+        let Some(record) = record.filter(|r| auth::constant_time_eq(&r.secret_hash, &hash)) else {
+            tracing::warn!("unknown api key");
+            return Err(ApiError::Unauthenticated);
+        };
+        if record.revoked_at.is_some() {
+            tracing::warn!(key_id = %record.id, "revoked api key used");
+            return Err(ApiError::Unauthenticated);
+        }
+        if record.expires_at.is_some_and(|at| at <= Timestamp::now()) {
+            tracing::warn!(key_id = %record.id, "expired api key used");
+            return Err(ApiError::Unauthenticated);
+        }
+        if record.role == Role::Department && record.department_id.is_none() {
+            tracing::warn!(key_id = %record.id, "department api key without department");
+            return Err(ApiError::Unauthenticated);
+        }
+        Ok(Principal {
+            actor: Actor {
+                id: record.id,
+                role: record.role,
+                department_id: record.department_id,
+            },
+        })
+    }
+
+    /// Returns the departments whose tickets a caller sees: `None` for everything
+    /// (operators, supervisors, admins), the own subtree for a DEPARTMENT key.
+    pub fn scope(&self, principal: &Principal, snapshot: &Snapshot) -> Option<Vec<DepartmentId>> {
+        principal
+            .department()
+            .map(|own| snapshot.directory.subtree(own))
+    }
+
+    /// Loads a ticket the caller may see; NOT_FOUND, identical to an unknown id, otherwise.
+    ///
+    /// # Errors
+    /// `NotFound`, or store errors.
+    pub async fn load_visible(
+        &self,
+        principal: &Principal,
+        id: TicketId,
+    ) -> Result<Ticket, ApiError> {
+        let ticket = match self.store.get_ticket(id).await {
+            Ok(ticket) => ticket,
+            Err(StoreError::NotFound { .. }) => return Err(ApiError::ticket_not_found(id)),
+            Err(other) => return Err(other.into()),
+        };
+        match self.scope(principal, &self.snapshot()) {
+            Some(scope) if !visible(&ticket, &scope) => {
+                tracing::info!("ticket outside the caller's scope");
+                Err(ApiError::ticket_not_found(id))
+            }
+            _ => Ok(ticket),
+        }
+    }
+
+    /// Applies a command for a caller: scope check, store transaction, notification.
+    ///
+    /// # Errors
+    /// Everything [`Store::apply`] returns, with refusals naming the ticket's
+    /// state, and NOT_FOUND for tickets outside the caller's scope.
+    pub async fn mutate(
+        &self,
+        principal: &Principal,
+        target: Target,
+        command: Command,
+    ) -> Result<Ticket, ApiError> {
+        let id = target.ticket_id;
+        tracing::Span::current().record("ticket_id", tracing::field::display(id));
+        let seen = match principal.department() {
+            Some(_) => Some(self.load_visible(principal, id).await?),
+            None => None,
+        };
+        let action = command.action();
+        let snapshot = self.snapshot();
+        let ctx = self.context(Timestamp::now(), &principal.actor, &snapshot);
+        match self
+            .store
+            .apply(id, target.expected_version, command, &ctx)
+            .await
+        {
+            Ok(applied) => {
+                self.publish(&applied.events, &applied.ticket);
+                Ok(applied.ticket)
+            }
+            Err(StoreError::NotFound { .. }) => Err(ApiError::ticket_not_found(id)),
+            Err(StoreError::Rejected(
+                error @ (DomainError::NotAssigned { .. } | DomainError::LimitExceeded { .. }),
+            )) => {
+                let ticket = match seen {
+                    Some(ticket) => ticket,
+                    None => self.load_visible(principal, id).await?,
+                };
+                Err(refusal(action, &ticket, principal, error))
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Hands committed events to watchers in this process.
+    pub fn publish(&self, events: &[StoredEvent], ticket: &Ticket) {
+        if events.is_empty() || self.bus.receiver_count() == 0 {
+            return;
+        }
+        let ticket = Arc::new(ticket.clone());
+        for event in events {
+            // An error only means that nobody is watching right now.
+            let _ = self.bus.send(Notice {
+                event: event.clone(),
+                ticket: Arc::clone(&ticket),
+            });
+        }
+    }
+
+    /// Converts a ticket with the citizen view the caller is entitled to.
+    pub fn view(&self, principal: &Principal, ticket: &Ticket) -> pb::Ticket {
+        ticket_to_proto(ticket, pii_for(principal, ticket))
+    }
+}
+
+/// Returns the citizen view of a ticket for a caller.
+pub fn pii_for(principal: &Principal, ticket: &Ticket) -> Pii {
+    Pii::for_viewer(principal.role(), ticket.citizen.confidential)
+}
+
+/// Returns whether a department in `scope` holds or held a part in the ticket.
+pub fn visible(ticket: &Ticket, scope: &[DepartmentId]) -> bool {
+    ticket
+        .assignments
+        .iter()
+        .any(|a| scope.contains(&a.department_id))
+}
+
+/// Words a refusal that the domain states without the ticket's state.
+fn refusal(action: Action, ticket: &Ticket, principal: &Principal, error: DomainError) -> ApiError {
+    match error {
+        DomainError::NotAssigned { reason, .. } => match principal.department() {
+            Some(own) if !ticket.involves(own) => ApiError::PermissionDenied(format!(
+                "department {own} has no part in this ticket; only a department below it has"
+            )),
+            _ => ApiError::FailedPrecondition(format!(
+                "cannot {action} a ticket in state {}: {reason}",
+                ticket.status
+            )),
+        },
+        DomainError::LimitExceeded { .. } => ApiError::FailedPrecondition(format!(
+            "cannot {action} a ticket in state {}: {error}",
+            ticket.status
+        )),
+        other => other.into(),
+    }
+}
+
+async fn load_snapshot(store: &dyn Store, taxonomy: &Taxonomy) -> Result<Snapshot, ApiError> {
+    let departments = store.list_departments().await?;
+    let loaded = settings::load_all(store).await?;
+    Ok(Snapshot {
+        directory: Directory::new(departments, taxonomy.clone()),
+        rules: loaded.rules,
+        policy: loaded.policy,
+        policy_version: loaded.policy_version,
+    })
+}

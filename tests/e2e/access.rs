@@ -1,0 +1,254 @@
+//! Authentication, roles and department scoping.
+
+use hotline_proto::v1::department_service_client::DepartmentServiceClient;
+use hotline_proto::v1::ticket_service_client::TicketServiceClient;
+use hotline_proto::v1::{self as pb, Role};
+
+use crate::world::*;
+
+#[tokio::test]
+async fn missing_or_invalid_key_is_unauthenticated() {
+    let w = World::new().await;
+    let mut anonymous = TicketServiceClient::new(w.server.authed(None));
+    let err = anonymous
+        .get_ticket(pb::GetTicketRequest {
+            ticket_id: "x".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let mut forged = w
+        .server
+        .tickets("hl_0000000000000000000000000000000000000000000000000000000000000000");
+    let err = forged
+        .create_ticket(World::complaint("噪声", "", ""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    assert!(
+        !err.message().contains("hl_0000"),
+        "the secret must not be echoed"
+    );
+}
+
+#[tokio::test]
+async fn revoked_key_stops_working() {
+    let w = World::new().await;
+    let mut admin = w.server.admin();
+    let created = admin
+        .create_api_key(pb::CreateApiKeyRequest {
+            role: Role::Operator as i32,
+            department_id: String::new(),
+            name: "temp".into(),
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    w.server
+        .tickets(&created.key)
+        .list_tickets(pb::ListTicketsRequest::default())
+        .await
+        .unwrap();
+    admin
+        .revoke_api_key(pb::RevokeApiKeyRequest {
+            key_id: created.key_id,
+        })
+        .await
+        .unwrap();
+    // Revocation takes effect within seconds on every replica; poll briefly.
+    let mut last = None;
+    for _ in 0..50 {
+        match w
+            .server
+            .tickets(&created.key)
+            .list_tickets(pb::ListTicketsRequest::default())
+            .await
+        {
+            Err(status) => {
+                last = Some(status.code());
+                break;
+            }
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    assert_eq!(last, Some(tonic::Code::Unauthenticated));
+}
+
+#[tokio::test]
+async fn operator_cannot_decide_an_extension() {
+    let w = World::new().await;
+    let t = w.dispatched("噪声扰民", HOUSING, &[]).await;
+    let err = w
+        .server
+        .supervision(&w.operator)
+        .decide_extension(pb::DecideExtensionRequest {
+            ticket_id: t.id.clone(),
+            expected_version: None,
+            approve: true,
+            note: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    // A department cannot create tickets or use the admin service either.
+    let err = w
+        .server
+        .tickets(&w.water)
+        .create_ticket(World::complaint("x", "", ""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    let mut as_operator = hotline_proto::v1::admin_service_client::AdminServiceClient::new(
+        w.server.authed(Some(&w.operator)),
+    );
+    let err = as_operator
+        .list_api_keys(pb::ListApiKeysRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn a_department_learns_nothing_of_another_departments_ticket() {
+    let w = World::new().await;
+    let theirs = w.dispatched("供水管道漏水", WATER, &[]).await;
+    let unknown = "0190e7a0-0000-7000-8000-000000000000";
+    let mut housing = TicketServiceClient::new(w.server.authed(Some(&w.housing)));
+    let hidden = housing
+        .get_ticket(pb::GetTicketRequest {
+            ticket_id: theirs.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    let missing = housing
+        .get_ticket(pb::GetTicketRequest {
+            ticket_id: unknown.into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), tonic::Code::NotFound);
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    assert_eq!(
+        hidden.message().replace(&theirs.id, "ID"),
+        missing.message().replace(unknown, "ID"),
+        "a hidden ticket must look exactly like a missing one"
+    );
+    let timeline = housing
+        .get_timeline(pb::GetTimelineRequest {
+            ticket_id: theirs.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(timeline.code(), tonic::Code::NotFound);
+    let sign = w.sign(&w.housing, &theirs.id).await.unwrap_err();
+    assert!(
+        matches!(
+            sign.code(),
+            tonic::Code::NotFound | tonic::Code::PermissionDenied
+        ),
+        "{sign:?}"
+    );
+    let listed = housing
+        .list_tickets(pb::ListTicketsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.tickets.iter().all(|t| t.id != theirs.id));
+    let mut dept = DepartmentServiceClient::new(w.server.authed(Some(&w.housing)));
+    let assignments = dept
+        .list_assignments(pb::ListAssignmentsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(assignments.tickets.is_empty());
+    // The owner still sees it, with the citizen's phone; a supervisor sees it masked.
+    let own = w
+        .server
+        .tickets(&w.water)
+        .get_ticket(pb::GetTicketRequest {
+            ticket_id: theirs.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap();
+    assert_eq!(own.id, theirs.id);
+    let supervised = w
+        .server
+        .tickets(&w.supervisor)
+        .get_ticket(pb::GetTicketRequest {
+            ticket_id: theirs.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap();
+    assert_eq!(supervised.citizen.unwrap().phone, "139****5678");
+}
+
+#[tokio::test]
+async fn a_parent_department_sees_its_childrens_tickets() {
+    let w = World::new().await;
+    let t = w
+        .create(World::complaint("工地噪声", NOISE, "320508001"))
+        .await;
+    assert_eq!(t.lead_department_id, ENV_GUSU);
+    let seen = w
+        .server
+        .tickets(&w.env)
+        .get_ticket(pb::GetTicketRequest {
+            ticket_id: t.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap();
+    assert_eq!(seen.id, t.id);
+}
+
+#[tokio::test]
+async fn confidential_citizens_are_hidden_from_departments() {
+    let w = World::new().await;
+    let mut request = World::complaint("举报工地偷排污水", "", "320506");
+    request.appeal_type = pb::AppealType::Report as i32;
+    if let Some(c) = request.citizen.as_mut() {
+        c.confidential = true;
+    }
+    let t = w.create(request).await;
+    w.server
+        .tickets(&w.operator)
+        .dispatch(pb::DispatchRequest {
+            ticket_id: t.id.clone(),
+            expected_version: None,
+            lead_department_id: ENV.into(),
+            co_department_ids: vec![],
+            note: String::new(),
+        })
+        .await
+        .unwrap();
+    let seen = w
+        .server
+        .tickets(&w.env)
+        .get_ticket(pb::GetTicketRequest {
+            ticket_id: t.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap();
+    let citizen = seen.citizen.unwrap_or_default();
+    assert!(
+        citizen.name.is_empty() && citizen.phone.is_empty(),
+        "{citizen:?}"
+    );
+    assert_eq!(
+        w.get(&t.id).await.citizen.unwrap().phone,
+        PHONE,
+        "operators see it"
+    );
+}
