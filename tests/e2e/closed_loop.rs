@@ -20,7 +20,7 @@ async fn full_loop_with_extension_reopen_and_timeline() {
     let signed = w.sign(&w.env_gusu, &id).await.unwrap();
     assert_eq!(status(&signed), pb::TicketStatus::InProgress);
 
-    let old_due = signed.reply_due.clone().unwrap();
+    let old_due = signed.reply_due.unwrap();
     let wanted = prost_types::Timestamp {
         seconds: old_due.seconds + 3 * 86_400,
         nanos: 0,

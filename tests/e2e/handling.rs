@@ -203,7 +203,7 @@ async fn suspension_stops_the_clock_until_resumed() {
         .ticket
         .unwrap();
     assert!(suspended.suspended);
-    let before = suspended.reply_due.clone().unwrap();
+    let before = suspended.reply_due.unwrap();
     // While suspended the department cannot reply.
     let refused = w.reply(&w.housing, &t.id).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::FailedPrecondition);

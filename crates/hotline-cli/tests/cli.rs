@@ -51,6 +51,8 @@ struct Server {
     addr: String,
     /// Its data directory (SQLite file, admin key), removed on drop.
     dir: tempfile::TempDir,
+    /// This start wrote the first admin key.
+    first_start: bool,
 }
 
 impl Server {
@@ -60,7 +62,16 @@ impl Server {
     /// as it is read: no polling or sleeping is needed, and port 0 avoids
     /// racing other tests for a free port.
     fn start() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let server = Self::start_in(tempfile::tempdir().expect("tempdir"));
+        assert!(
+            server.first_start,
+            "a fresh data directory gets an admin key"
+        );
+        server
+    }
+
+    /// Starts the server on an existing data directory (a restart keeps its data).
+    fn start_in(dir: tempfile::TempDir) -> Self {
         let log = if std::env::var_os("TEST_LOG").is_some() {
             Stdio::inherit()
         } else {
@@ -87,6 +98,7 @@ impl Server {
             child: Some(child),
             addr: String::new(),
             dir,
+            first_start: false,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         let mut seen = Vec::new();
@@ -100,11 +112,18 @@ impl Server {
                 Err(_) => panic!("hotline serve did not announce its address; stdout: {seen:?}"),
             }
         }
-        assert!(
-            seen.iter().any(|l| l.starts_with("admin key written to ")),
-            "first start writes the admin key: {seen:?}"
-        );
+        server.first_start = seen.iter().any(|l| l.starts_with("admin key written to "));
         server
+    }
+
+    /// Kills the server with SIGKILL (no shutdown, no flush) and hands back its data.
+    fn kill_9(mut self) -> tempfile::TempDir {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reap");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
     }
 
     /// The data directory.
@@ -402,4 +421,65 @@ fn an_unreachable_server_is_reported_with_exit_code_1() {
         stderr.starts_with("error: cannot connect to http://127.0.0.1:"),
         "{stderr}"
     );
+}
+
+#[test]
+fn an_acknowledged_ticket_survives_kill_9() {
+    let server = Server::start();
+    let admin_key = server.dir().join("hotline-admin.key");
+    let operator = server.dir().join("operator.key");
+    let operator_arg = operator.to_str().expect("utf-8 path");
+    server.ok(
+        Some(&admin_key),
+        &[
+            "admin",
+            "key",
+            "create",
+            "--role",
+            "operator",
+            "--name",
+            "desk",
+            "--out",
+            operator_arg,
+        ],
+    );
+    let created = server.json(
+        Some(&operator),
+        &[
+            "ticket",
+            "create",
+            "--type",
+            "request",
+            "--title",
+            "路灯不亮",
+            "--body",
+            "小区门口路灯坏了一周。",
+        ],
+    );
+    let id = ticket_field(&created, "id").to_owned();
+    let number = ticket_field(&created, "number").to_owned();
+    server.ok(
+        Some(&operator),
+        &["ticket", "answer", &id, "--content", "已转告路灯管理所。"],
+    );
+
+    // No graceful shutdown: the process dies right after the replies were sent.
+    let data = server.kill_9();
+    let server = Server::start_in(data);
+    assert!(
+        !server.first_start,
+        "a restart must not mint a second admin key"
+    );
+
+    let shown = server.json(Some(&operator), &["ticket", "show", &id]);
+    assert_eq!(ticket_field(&shown, "number"), number);
+    assert_eq!(ticket_field(&shown, "status"), "CLOSED");
+    let timeline = server.json(Some(&operator), &["ticket", "timeline", &id]);
+    let actions: Vec<&str> = timeline["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(actions, ["CREATED", "ANSWERED_DIRECTLY", "CLOSED"]);
 }
