@@ -59,12 +59,18 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on a fresh temporary data directory.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server on a fresh temporary data directory, with `configure`
+    /// applied to its configuration first (e.g. a short `sweep_interval`, so
+    /// deadlines light up while a test waits).
+    pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let data_dir = dir.path().to_path_buf();
-        let config = ServerConfig {
-            data_dir: data_dir.clone(),
-            ..ServerConfig::default()
-        };
+        let mut config = ServerConfig::default();
+        configure(&mut config);
+        config.data_dir = data_dir.clone();
         let app = App::open(config).await?;
         let key_path = app
             .ensure_admin_key()

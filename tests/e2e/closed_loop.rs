@@ -293,3 +293,29 @@ async fn idempotent_create_returns_the_same_ticket() {
     assert!(!again.created);
     assert_eq!(first.ticket.unwrap().id, again.ticket.unwrap().id);
 }
+
+#[tokio::test]
+async fn deadlines_fall_in_the_centers_working_hours_by_default() {
+    let w = World::new().await;
+    let calendar = w
+        .server
+        .admin()
+        .get_calendar(pb::GetCalendarRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .calendar
+        .unwrap();
+    assert_eq!(calendar.time_zone, "Asia/Shanghai");
+    assert!(
+        calendar.days.iter().any(|d| d.date == "2026-02-17" && !d.working),
+        "the shipped schedule has the Spring Festival"
+    );
+    let t = w.dispatched("路面塌陷", TRANSPORT, &[]).await;
+    // One working day after dispatch: the same time of day on the next working day,
+    // after snapping into working hours, so always inside 09:00-12:00 or 13:30-17:30.
+    let local = (t.sign_due.unwrap().seconds + 8 * 3600).rem_euclid(86_400);
+    let in_hours = (9 * 3600..=12 * 3600).contains(&local)
+        || (13 * 3600 + 1800..=17 * 3600 + 1800).contains(&local);
+    assert!(in_hours, "sign_due at {local}s after local midnight");
+}

@@ -174,9 +174,44 @@ async fn delegation_to_a_child_department() {
     assert_eq!(sibling.code(), tonic::Code::NotFound);
 }
 
+/// A policy counted in wall-clock minutes, so the test does not depend on
+/// whether it runs inside the center's working hours.
+fn wall_clock_policy() -> pb::DeadlinePolicy {
+    let minutes = |amount| {
+        Some(pb::Window {
+            mode: pb::TimeMode::Calendar.into(),
+            amount,
+        })
+    };
+    pb::DeadlinePolicy {
+        entries: vec![pb::PolicyEntry {
+            appeal_type: 0,
+            priority: 0,
+            category_prefix: String::new(),
+            sign_within: minutes(24 * 60),
+            reply_within: minutes(5 * 24 * 60),
+        }],
+        max_returns: 2,
+        max_extensions: 1,
+        max_reopens: 2,
+        warning_percent: 80,
+        serious_overdue_minutes: 24 * 60,
+        callback_within: minutes(2 * 24 * 60),
+        version: 0,
+    }
+}
+
 #[tokio::test]
 async fn suspension_stops_the_clock_until_resumed() {
     let w = World::new().await;
+    w.server
+        .admin()
+        .put_deadline_policy(pb::PutDeadlinePolicyRequest {
+            policy: Some(wall_clock_policy()),
+            expected_version: None,
+        })
+        .await
+        .unwrap();
     let t = w.dispatched("违章搭建", HOUSING, &[]).await;
     w.sign(&w.housing, &t.id).await.unwrap();
     let mut dept = w.server.departments(&w.housing);

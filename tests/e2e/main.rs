@@ -6,6 +6,7 @@
 mod access;
 mod closed_loop;
 mod handling;
+mod supervision;
 mod validation;
 mod watch;
 mod world;

@@ -27,7 +27,11 @@ pub struct World {
 
 impl World {
     pub async fn new() -> World {
-        let server = TestServer::start().await.unwrap();
+        World::on(TestServer::start().await.unwrap()).await
+    }
+
+    /// Sets up the city on a server started by the caller.
+    pub async fn on(server: TestServer) -> World {
         let mut admin = server.admin();
         let departments = [
             (ENV, "市生态环境局", "", "320500", 1),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use jiff::Timestamp;
 
-use crate::cmd::{admin, demo, dept, serve, supervise, ticket};
+use crate::cmd::{admin, calendar, classify, demo, dept, serve, supervise, ticket};
 use crate::output::Format;
 
 /// Text shown after the top-level help.
@@ -108,6 +108,12 @@ pub enum Command {
     /// Administrator commands: departments, routing rules, policy, calendar, keys
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Working-calendar arithmetic, offline: add working time, count it, look up a day
+    #[command(subcommand)]
+    Calendar(calendar::CalendarCommand),
+    /// Appeal classifier, offline: train a model, evaluate or cross-validate it, predict
+    #[command(subcommand)]
+    Classify(classify::ClassifyCommand),
 }
 
 /// The ticket a mutation acts on, and its optimistic-concurrency guard.

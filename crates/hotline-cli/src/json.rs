@@ -244,6 +244,11 @@ pub fn department_stats(s: &v1::DepartmentStats) -> Value {
         "urged": s.urged,
         "supervised": s.supervised,
         "mean_handling_seconds": s.mean_handling_seconds,
+        "returns_approved": s.returns_approved,
+        "returns_rejected": s.returns_rejected,
+        "signed": s.signed,
+        "mean_sign_seconds": s.mean_sign_seconds,
+        "mean_reply_seconds": s.mean_reply_seconds,
     })
 }
 

@@ -87,6 +87,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ctx = connect(&global, None).await?;
             hint_on_auth_failure(&ctx, cmd::supervise::run(&ctx, command).await)
         }
+        Command::Calendar(command) => cmd::calendar::run(command, global.format()),
+        Command::Classify(command) => cmd::classify::run(command, global.format()),
     }
 }
 

@@ -16,7 +16,7 @@ use serde_json::Value;
 const HOTLINE: &str = env!("CARGO_BIN_EXE_hotline");
 
 /// Environment variables the CLI reads; cleared so the host's never leak in.
-const HOTLINE_ENV: [&str; 8] = [
+const HOTLINE_ENV: [&str; 9] = [
     "HOTLINE_ADDR",
     "HOTLINE_KEY",
     "HOTLINE_LISTEN",
@@ -25,6 +25,7 @@ const HOTLINE_ENV: [&str; 8] = [
     "HOTLINE_CENTER",
     "HOTLINE_TIME_ZONE",
     "HOTLINE_AUTO_DISPATCH_THRESHOLD",
+    "HOTLINE_SWEEP_INTERVAL",
 ];
 
 /// How long the server may take to announce its address.
@@ -342,6 +343,26 @@ fn the_readme_walkthrough_closes_the_loop() {
         ],
     );
     assert_eq!(ticket_field(&dispatched, "status"), "DISPATCHED");
+
+    // The supervisor's numbers as CSV: a header, then one row per department, ranked.
+    // Gusu signed, replied and satisfied its one ticket this month: first.
+    let csv = server.ok(Some(&key("supervisor")), &["supervise", "stats", "--csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].starts_with("rank,department_id,department_name,dispatched,signed,"),
+        "{csv}"
+    );
+    let gusu_row: Vec<&str> = lines
+        .iter()
+        .find(|line| line.split(',').nth(1) == Some("sz.env.gusu"))
+        .unwrap_or_else(|| panic!("no row for sz.env.gusu in {csv}"))
+        .split(',')
+        .collect();
+    assert_eq!(
+        (gusu_row[0], gusu_row[3], gusu_row[6], gusu_row[11]),
+        ("1", "1", "1.0000", "1.0000"),
+        "rank, dispatched, response and satisfaction rates: {csv}"
+    );
 
     // Another department may not touch it: a gRPC error, exit code 1.
     let denied = server.run(Some(&key("sz.water")), &["dept", "sign", &pending_id]);

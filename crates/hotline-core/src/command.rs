@@ -19,7 +19,9 @@ pub struct Context<'a> {
     pub now: Timestamp,
     /// Who is acting.
     pub actor: &'a Actor,
-    /// The deadline policy in force.
+    /// The deadline policy in force. Read only at intake, where it is resolved
+    /// into the new ticket's own [`TicketPolicy`](crate::TicketPolicy); every
+    /// later command uses the ticket's.
     pub policy: &'a DeadlinePolicy,
     /// Working-time arithmetic.
     pub calendar: &'a dyn Calendar,

@@ -8,6 +8,7 @@ use crate::model::{
     AppealType, Category, Channel, Citizen, CloseReason, DeadlineKind, GeoPoint, Priority,
     ReplyResult, Satisfaction, SupervisionLevel, WarningLevel, coded_enum,
 };
+use crate::policy::TicketPolicy;
 
 coded_enum! {
     /// What a credential may do; the server's authorization matrix is keyed on it.
@@ -75,6 +76,10 @@ pub enum EventKind {
         region_code: String,
         location: Option<GeoPoint>,
         category: Option<Category>,
+        /// The deadline policy the ticket runs under from now on (absent in events
+        /// written before it was recorded: those read the built-in default).
+        #[serde(default)]
+        policy: TicketPolicy,
     },
     /// Handed to a lead department and optional co-handlers.
     Dispatched {
@@ -173,12 +178,28 @@ pub enum EventKind {
     Suspended { note: String },
     /// A supervisor refused to stop the clock.
     SuspensionRejected { note: String },
-    /// The clock runs again; every running deadline moved by the time stopped.
+    /// The clock runs again; every running deadline moved by the time stopped,
+    /// counted the way its window counts (working time for working-time windows).
+    /// The new deadlines are recorded, so replay needs no calendar.
     Resumed {
+        /// The ticket's (the lead's) sign deadline after the move.
         sign_due: Option<Timestamp>,
+        /// The ticket's (the lead's) reply deadline after the move.
         reply_due: Option<Timestamp>,
+        /// Wall-clock seconds the clock stood still.
         suspended_seconds: i64,
         note: String,
+        /// Every live part's deadlines after the move. Empty in events written
+        /// before it was recorded: then every live deadline moves by
+        /// `suspended_seconds`, as those events meant.
+        #[serde(default)]
+        parts: Vec<PartDeadlines>,
+        /// The ticket's `window_start` after the move.
+        #[serde(default)]
+        window_start: Option<Timestamp>,
+        /// A pending extension's requested deadline after the move.
+        #[serde(default)]
+        requested_reply_due: Option<Timestamp>,
     },
     /// The citizen withdrew the appeal (撤诉).
     Withdrawn { reason: String },
@@ -205,6 +226,17 @@ pub enum EventKind {
         kind: DeadlineKind,
         level: WarningLevel,
     },
+}
+
+/// One live part's deadlines, as a resume moved them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartDeadlines {
+    /// The department whose live part this is (a department holds at most one).
+    pub department_id: DepartmentId,
+    /// Its sign deadline (unchanged once signed).
+    pub sign_due: Timestamp,
+    /// Its reply deadline (unchanged once replied).
+    pub reply_due: Timestamp,
 }
 
 impl EventKind {

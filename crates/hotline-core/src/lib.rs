@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod calendar;
+pub mod classify;
 mod command;
 mod directory;
 mod error;
@@ -19,13 +20,19 @@ mod machine;
 mod model;
 mod policy;
 mod routing;
+mod stats;
+mod sweep;
 mod validate;
 
-pub use calendar::{AlwaysOpen, Calendar};
+pub use calendar::{
+    AlwaysOpen, CHINA_CALENDAR, Calendar, CalendarDaySpec, CalendarParseError, CalendarProblem,
+    CalendarSpec, CalendarSpecError, CalendarViolation, DayKind, FirstListed, MAX_WALK_DAYS,
+    WorkingCalendar, WorkingIntervalSpec,
+};
 pub use command::{Action, Command, Context, DispatchTarget, NewTicket};
 pub use directory::{Department, Directory, Taxonomy};
 pub use error::{DomainError, Limit, ReplayError};
-pub use event::{Actor, Event, EventKind, Role};
+pub use event::{Actor, Event, EventKind, PartDeadlines, Role};
 pub use ids::{DepartmentId, TicketId};
 pub use machine::{Decision, create_ticket};
 pub use model::{
@@ -34,8 +41,10 @@ pub use model::{
     PendingSuspension, Priority, Reply, ReplyResult, Satisfaction, SupervisionLevel, Ticket,
     TicketStatus, WarningLevel,
 };
-pub use policy::{DeadlinePolicy, Limits, PolicyEntry, Window};
+pub use policy::{DeadlinePolicy, Limits, PolicyEntry, TicketPolicy, Window};
 pub use routing::{RoutingRule, route};
+pub use stats::{DepartmentStats, StatsBuilder, department_stats, rate};
+pub use sweep::DeadlineThresholds;
 pub use validate::{MAX_BODY_CHARS, MAX_NOTE_CHARS, MAX_TITLE_CHARS};
 
 /// Parses one of this crate's string-coded enums, naming the type on failure.

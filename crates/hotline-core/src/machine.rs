@@ -5,15 +5,17 @@
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::calendar::{AlwaysOpen, Calendar};
 use crate::command::{Action, Command, Context, DispatchTarget, NewTicket};
 use crate::error::{DomainError, Limit, ReplayError};
-use crate::event::{Event, EventKind, Role};
+use crate::event::{Event, EventKind, PartDeadlines, Role};
 use crate::ids::{DepartmentId, TicketId};
 use crate::model::{
     Assignment, AssignmentRole, AssignmentStatus, CallbackRecord, CloseReason, DeadlineKind,
     PendingExtension, PendingReturn, PendingSuspension, Reply, Satisfaction, Ticket, TicketStatus,
     WarningLevel,
 };
+use crate::policy::{TicketPolicy, Window};
 use crate::validate::{self, MAX_BODY_CHARS, MAX_NOTE_CHARS, MAX_TITLE_CHARS};
 
 /// An accepted command: the events to append and the ticket they produce.
@@ -51,7 +53,10 @@ pub fn create_ticket(
             reason: "must not be empty".to_owned(),
         });
     }
-    let category_path = new.category.as_ref().map(|c| c.path.clone());
+    let category_path = new.category.as_ref().map(|c| c.path.as_str());
+    let policy = ctx
+        .policy
+        .resolve(new.appeal_type, new.priority, category_path);
     let mut kinds = vec![EventKind::Created {
         number: number.to_owned(),
         channel: new.channel,
@@ -64,17 +69,10 @@ pub fn create_ticket(
         region_code: new.region_code,
         location: new.location,
         category: new.category,
+        policy,
     }];
     if let Some(target) = new.auto_dispatch {
-        kinds.push(dispatch_event(
-            &target,
-            new.appeal_type,
-            new.priority,
-            category_path.as_deref(),
-            true,
-            String::new(),
-            ctx,
-        ));
+        kinds.push(dispatch_event(&target, &policy, true, String::new(), ctx));
     }
     let events: Vec<Event> = kinds
         .into_iter()
@@ -158,24 +156,36 @@ fn validate_dispatch_target(
     Ok(())
 }
 
+/// The dispatch to `target` now, with the deadlines of the ticket's own policy.
 fn dispatch_event(
     target: &DispatchTarget,
-    appeal_type: crate::model::AppealType,
-    priority: crate::model::Priority,
-    category: Option<&str>,
+    policy: &TicketPolicy,
     automatic: bool,
     note: String,
     ctx: &Context<'_>,
 ) -> EventKind {
-    let (sign_within, reply_within) = ctx.policy.windows_for(appeal_type, priority, category);
     EventKind::Dispatched {
         lead_department_id: target.lead_department_id.clone(),
         co_department_ids: target.co_department_ids.clone(),
-        sign_due: ctx.calendar.add(ctx.now, sign_within),
-        reply_due: ctx.calendar.add(ctx.now, reply_within),
+        sign_due: ctx.calendar.add(ctx.now, policy.sign_within),
+        reply_due: ctx.calendar.add(ctx.now, policy.reply_within),
         automatic,
         note,
     }
+}
+
+/// Returns the calendar a window counts in: wall-clock time for calendar-time
+/// windows, `calendar` for working-time ones.
+pub(crate) fn counting(calendar: &dyn Calendar, window: Window) -> &dyn Calendar {
+    match window {
+        Window::Calendar { .. } => &AlwaysOpen,
+        Window::WorkingHours { .. } | Window::WorkingDays { .. } => calendar,
+    }
+}
+
+/// Truncates a duration to whole seconds, negatives to zero.
+fn whole_seconds(duration: SignedDuration) -> SignedDuration {
+    SignedDuration::from_secs(duration.max(SignedDuration::ZERO).as_secs())
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> DomainError {
@@ -202,6 +212,12 @@ impl Ticket {
     /// The [`DomainError`] from [`Ticket::decide`]; the ticket is unchanged.
     pub fn execute(&self, command: &Command, ctx: &Context<'_>) -> Result<Decision, DomainError> {
         let kinds = self.decide(command, ctx)?;
+        Ok(self.commit(kinds, ctx))
+    }
+
+    /// Stamps decided events (next sequence numbers, version + 1, `ctx.now`, the
+    /// actor) and applies them.
+    pub(crate) fn commit(&self, kinds: Vec<EventKind>, ctx: &Context<'_>) -> Decision {
         let version = self.version + 1;
         let events: Vec<Event> = kinds
             .into_iter()
@@ -219,7 +235,7 @@ impl Ticket {
         for event in &events {
             ticket.apply(event);
         }
-        Ok(Decision { ticket, events })
+        Decision { ticket, events }
     }
 
     /// Returns the events a command causes, or why it is refused. Never empty on success.
@@ -235,7 +251,7 @@ impl Ticket {
         ctx: &Context<'_>,
     ) -> Result<Vec<EventKind>, DomainError> {
         let action = command.action();
-        let limits = ctx.policy.limits;
+        let limits = self.policy.limits;
         match command {
             Command::Dispatch {
                 lead_department_id,
@@ -254,9 +270,7 @@ impl Ticket {
                 };
                 Ok(vec![dispatch_event(
                     &target,
-                    self.appeal_type,
-                    self.priority,
-                    self.category.as_ref().map(|c| c.path.as_str()),
+                    &self.policy,
                     false,
                     note("note", text)?,
                     ctx,
@@ -342,13 +356,11 @@ impl Ticket {
                         format!("{to_department_id} already has a part in this ticket"),
                     ));
                 }
-                let (sign_within, _) = ctx.policy.windows_for(
-                    self.appeal_type,
-                    self.priority,
-                    self.category.as_ref().map(|c| c.path.as_str()),
-                );
                 let reply_due = from.reply_due;
-                let sign_due = ctx.calendar.add(ctx.now, sign_within).min(reply_due);
+                let sign_due = ctx
+                    .calendar
+                    .add(ctx.now, self.policy.sign_within)
+                    .min(reply_due);
                 Ok(vec![EventKind::Delegated {
                     from_department_id: from.department_id.clone(),
                     to_department_id: to_department_id.clone(),
@@ -458,7 +470,7 @@ impl Ticket {
                     department_id: handler.department_id.clone(),
                     result: *result,
                     content: required("content", content)?,
-                    callback_due: ctx.calendar.add(ctx.now, ctx.policy.callback_within),
+                    callback_due: ctx.calendar.add(ctx.now, self.policy.callback_within),
                 }])
             }
             Command::ReviewReply { accept, note: text } => {
@@ -625,22 +637,7 @@ impl Ticket {
                 let (true, Some(since)) = (self.suspended, self.suspended_at) else {
                     return Err(self.refuse(action, "the ticket is not suspended"));
                 };
-                // Whole seconds, as the event records them: the ticket's deadlines and its
-                // assignments' (shifted by `suspended_seconds` on apply) must move alike.
-                let stopped = SignedDuration::from_secs(
-                    ctx.now
-                        .duration_since(since)
-                        .max(SignedDuration::ZERO)
-                        .as_secs(),
-                );
-                let shift =
-                    |due: Option<Timestamp>| due.map(|d| d.saturating_add(stopped).unwrap_or(d));
-                Ok(vec![EventKind::Resumed {
-                    sign_due: shift(self.sign_due),
-                    reply_due: shift(self.reply_due),
-                    suspended_seconds: stopped.as_secs(),
-                    note: note("note", text)?,
-                }])
+                Ok(vec![self.resumed_event(since, note("note", text)?, ctx)])
             }
             Command::Withdraw { reason } => {
                 self.require(action, OPEN, "it is no longer open")?;
@@ -742,13 +739,91 @@ impl Ticket {
         }
     }
 
+    /// The resume of a clock stopped at `since`: every deadline still running moves
+    /// by the time stopped, counted the way its window counts — wall-clock time for
+    /// calendar-time windows, working time (through the calendar) for the others —
+    /// in whole seconds. Deadlines already met stay: a part that signed keeps its
+    /// sign deadline, so a late sign never turns on time.
+    fn resumed_event(&self, since: Timestamp, note: String, ctx: &Context<'_>) -> EventKind {
+        let stopped_in =
+            |window: Window| whole_seconds(counting(ctx.calendar, window).elapsed(since, ctx.now));
+        let (sign_stop, reply_stop) = (
+            stopped_in(self.policy.sign_within),
+            stopped_in(self.policy.reply_within),
+        );
+        let move_sign = |due: Timestamp| {
+            counting(ctx.calendar, self.policy.sign_within).add_working_time(due, sign_stop)
+        };
+        let move_reply = |due: Timestamp| {
+            counting(ctx.calendar, self.policy.reply_within).add_working_time(due, reply_stop)
+        };
+        let parts: Vec<PartDeadlines> = self
+            .assignments
+            .iter()
+            .filter(|a| a.status.is_active())
+            .map(|a| {
+                let unsigned = a.status == AssignmentStatus::Dispatched;
+                let unreplied = unsigned || a.status == AssignmentStatus::Signed;
+                PartDeadlines {
+                    department_id: a.department_id.clone(),
+                    sign_due: if unsigned {
+                        move_sign(a.sign_due)
+                    } else {
+                        a.sign_due
+                    },
+                    reply_due: if unreplied {
+                        move_reply(a.reply_due)
+                    } else {
+                        a.reply_due
+                    },
+                }
+            })
+            .collect();
+        let lead = self
+            .lead_assignment()
+            .and_then(|lead| parts.iter().find(|p| p.department_id == lead.department_id));
+        // The window start moves with the deadline running now, so the share of
+        // the window used (the warning threshold) is what it was when the clock stopped.
+        let lead_signed = self
+            .lead_assignment()
+            .is_some_and(|a| a.status != AssignmentStatus::Dispatched);
+        let window_start = self.window_start.map(|start| {
+            if lead_signed {
+                move_reply(start)
+            } else {
+                move_sign(start)
+            }
+        });
+        EventKind::Resumed {
+            sign_due: lead.map(|p| p.sign_due).or(self.sign_due),
+            reply_due: lead.map(|p| p.reply_due).or(self.reply_due),
+            suspended_seconds: whole_seconds(ctx.now.duration_since(since)).as_secs(),
+            note,
+            window_start,
+            requested_reply_due: self.pending_extension.as_ref().map(|pending| {
+                // Strictly after the moved deadline, as it was after the old one, even
+                // where working-time arithmetic would fold both into one instant.
+                let gap = self.reply_due.map_or(SignedDuration::ZERO, |due| {
+                    pending.requested_reply_due.duration_since(due)
+                });
+                let after_deadline = lead
+                    .map(|p| p.reply_due)
+                    .or(self.reply_due)
+                    .and_then(|due| due.checked_add(gap).ok());
+                move_reply(pending.requested_reply_due)
+                    .max(after_deadline.unwrap_or(Timestamp::MIN))
+            }),
+            parts,
+        }
+    }
+
     fn reopen_event(
         &self,
         action: Action,
         note: String,
         ctx: &Context<'_>,
     ) -> Result<EventKind, DomainError> {
-        let max = ctx.policy.limits.max_reopens;
+        let max = self.policy.limits.max_reopens;
         if self.reopen_count >= max {
             return Err(DomainError::LimitExceeded {
                 limit: Limit::Reopens,
@@ -758,13 +833,8 @@ impl Ticket {
         if self.lead_assignment().is_none() {
             return Err(self.refuse(action, "it has no lead department to reopen to"));
         }
-        let (_, reply_within) = ctx.policy.windows_for(
-            self.appeal_type,
-            self.priority,
-            self.category.as_ref().map(|c| c.path.as_str()),
-        );
         Ok(EventKind::Reopened {
-            reply_due: ctx.calendar.add(ctx.now, reply_within),
+            reply_due: ctx.calendar.add(ctx.now, self.policy.reply_within),
             note,
         })
     }
@@ -935,9 +1005,20 @@ impl Ticket {
             | EventKind::Supervised { department_ids, .. } => department_ids.clone(),
             EventKind::ReturnApproved { department_id, .. }
             | EventKind::ReturnRejected { department_id, .. } => vec![department_id.clone()],
+            // The callback is the center's to make; departments hear of their own deadlines,
+            // and only the parts still working on them.
+            EventKind::WarningChanged {
+                kind: DeadlineKind::Callback,
+                ..
+            } => Vec::new(),
+            EventKind::WarningChanged { .. } => self
+                .assignments
+                .iter()
+                .filter(|a| a.status.is_active() && a.role != AssignmentRole::CoHandler)
+                .map(|a| a.department_id.clone())
+                .collect(),
             EventKind::Reopened { .. }
             | EventKind::ReplySentBack { .. }
-            | EventKind::WarningChanged { .. }
             | EventKind::ExtensionApproved { .. }
             | EventKind::ExtensionRejected { .. }
             | EventKind::Suspended { .. }
@@ -985,6 +1066,7 @@ impl Ticket {
             region_code,
             location,
             category,
+            policy,
         } = &event.kind
         else {
             return Err(ReplayError::NotCreated(event.kind.action()));
@@ -1008,6 +1090,8 @@ impl Ticket {
             region_code: region_code.clone(),
             location: *location,
             category: category.clone(),
+            policy: *policy,
+            window_start: None,
             assignments: Vec::new(),
             lead_department_id: None,
             sign_due: None,
@@ -1068,6 +1152,10 @@ impl Ticket {
                     signed_at: None,
                     delegated_from: None,
                     opinion: None,
+                    returns_rejected: 0,
+                    extensions_granted: 0,
+                    urged: 0,
+                    supervised: 0,
                 };
                 self.assignments
                     .push(assignment(lead_department_id, AssignmentRole::Lead));
@@ -1079,6 +1167,7 @@ impl Ticket {
                 self.lead_department_id = Some(lead_department_id.clone());
                 self.sign_due = Some(*sign_due);
                 self.reply_due = Some(*reply_due);
+                self.window_start = Some(at);
                 self.warning_level = WarningLevel::None;
             }
             EventKind::Signed { department_id, .. } => {
@@ -1112,6 +1201,7 @@ impl Ticket {
                 self.lead_department_id = None;
                 self.sign_due = None;
                 self.reply_due = None;
+                self.window_start = None;
                 self.warning_level = WarningLevel::None;
                 self.pending_return = None;
                 self.pending_extension = None;
@@ -1119,9 +1209,12 @@ impl Ticket {
                 self.suspended = false;
                 self.suspended_at = None;
             }
-            EventKind::ReturnRejected { .. } => {
+            EventKind::ReturnRejected { department_id, .. } => {
                 self.pending_return = None;
                 self.rejected_return_count += 1;
+                if let Some(a) = self.active_assignment_mut(department_id) {
+                    a.returns_rejected += 1;
+                }
             }
             EventKind::Delegated {
                 from_department_id,
@@ -1140,6 +1233,10 @@ impl Ticket {
                     signed_at: None,
                     delegated_from: Some(from_department_id.clone()),
                     opinion: None,
+                    returns_rejected: 0,
+                    extensions_granted: 0,
+                    urged: 0,
+                    supervised: 0,
                 });
             }
             EventKind::OpinionSubmitted {
@@ -1164,7 +1261,11 @@ impl Ticket {
                 self.extension_count += 1;
             }
             EventKind::ExtensionApproved { reply_due, .. } => {
-                self.pending_extension = None;
+                if let Some(pending) = self.pending_extension.take()
+                    && let Some(a) = self.active_assignment_mut(&pending.department_id)
+                {
+                    a.extensions_granted += 1;
+                }
                 self.reply_due = Some(*reply_due);
                 for a in self.handler_assignments_mut() {
                     a.reply_due = *reply_due;
@@ -1227,6 +1328,7 @@ impl Ticket {
                 self.status = TicketStatus::InProgress;
                 self.reopen_count += 1;
                 self.reply_due = Some(*reply_due);
+                self.window_start = Some(at);
                 self.callback_due = None;
                 self.close_reason = None;
                 self.closed_at = None;
@@ -1249,6 +1351,7 @@ impl Ticket {
                 self.status = TicketStatus::Closed;
                 self.close_reason = Some(*reason);
                 self.closed_at = Some(at);
+                self.warning_level = WarningLevel::None;
                 self.clear_pending();
             }
             EventKind::RatingDisputed { evidence, .. } => {
@@ -1280,22 +1383,30 @@ impl Ticket {
                 sign_due,
                 reply_due,
                 suspended_seconds,
+                parts,
+                window_start,
+                requested_reply_due,
                 ..
             } => {
                 self.suspended = false;
                 self.suspended_at = None;
                 self.sign_due = *sign_due;
                 self.reply_due = *reply_due;
-                let stopped = SignedDuration::from_secs(*suspended_seconds);
-                for a in self.assignments.iter_mut().filter(|a| a.status.is_active()) {
-                    a.sign_due = a.sign_due.saturating_add(stopped).unwrap_or(a.sign_due);
-                    a.reply_due = a.reply_due.saturating_add(stopped).unwrap_or(a.reply_due);
-                }
-                // A pending extension asked for a date past the old deadline; it moves with
-                // the deadline, or approving it would now bring the deadline forward.
-                if let Some(pending) = &mut self.pending_extension {
-                    let due = pending.requested_reply_due;
-                    pending.requested_reply_due = due.saturating_add(stopped).unwrap_or(due);
+                if parts.is_empty() {
+                    self.resume_by_wall_clock(SignedDuration::from_secs(*suspended_seconds));
+                } else {
+                    for part in parts {
+                        if let Some(a) = self.active_assignment_mut(&part.department_id) {
+                            a.sign_due = part.sign_due;
+                            a.reply_due = part.reply_due;
+                        }
+                    }
+                    self.window_start = *window_start;
+                    if let (Some(pending), Some(due)) =
+                        (&mut self.pending_extension, requested_reply_due)
+                    {
+                        pending.requested_reply_due = *due;
+                    }
                 }
             }
             EventKind::Withdrawn { .. } | EventKind::MarkedInvalid { .. } => {}
@@ -1305,9 +1416,15 @@ impl Ticket {
                 self.status = TicketStatus::Merged;
                 self.merged_into = Some(*master_id);
                 self.closed_at = Some(at);
+                self.warning_level = WarningLevel::None;
                 self.clear_pending();
             }
-            EventKind::Urged { .. } => {
+            EventKind::Urged { department_ids, .. } => {
+                for department_id in department_ids {
+                    if let Some(a) = self.active_assignment_mut(department_id) {
+                        a.urged += 1;
+                    }
+                }
                 self.urge_count += 1;
                 self.supervision_level = self
                     .supervision_level
@@ -1316,8 +1433,14 @@ impl Ticket {
             EventKind::Supervised {
                 level,
                 feedback_due,
+                department_ids,
                 ..
             } => {
+                for department_id in department_ids {
+                    if let Some(a) = self.active_assignment_mut(department_id) {
+                        a.supervised += 1;
+                    }
+                }
                 self.supervision_level = self.supervision_level.max(Some(*level));
                 self.supervision_feedback_due = *feedback_due;
             }
@@ -1336,6 +1459,21 @@ impl Ticket {
         self.assignments
             .iter_mut()
             .filter(|a| a.status.is_active() && a.role != AssignmentRole::CoHandler)
+    }
+
+    /// Folds a resume written before resumes recorded their deadlines: every live
+    /// deadline (and a pending extension's date, which must stay past it) moved by
+    /// the wall-clock time stopped.
+    fn resume_by_wall_clock(&mut self, stopped: SignedDuration) {
+        let shift = |at: Timestamp| at.saturating_add(stopped).unwrap_or(at);
+        for a in self.assignments.iter_mut().filter(|a| a.status.is_active()) {
+            a.sign_due = shift(a.sign_due);
+            a.reply_due = shift(a.reply_due);
+        }
+        self.window_start = self.window_start.map(shift);
+        if let Some(pending) = &mut self.pending_extension {
+            pending.requested_reply_due = shift(pending.requested_reply_due);
+        }
     }
 
     fn cancel_unfinished_assignments(&mut self) {

@@ -4,6 +4,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DepartmentId, TicketId};
+use crate::policy::TicketPolicy;
 
 /// Declares a closed enum whose variants travel as SCREAMING_SNAKE_CASE text
 /// (in events, database columns and logs), with `as_str`, `ALL` and `FromStr`.
@@ -259,6 +260,18 @@ pub struct Assignment {
     pub delegated_from: Option<DepartmentId>,
     /// A co-handler's opinion.
     pub opinion: Option<String>,
+    /// Return requests of this part that a dispatcher rejected (counted against it).
+    #[serde(default)]
+    pub returns_rejected: u32,
+    /// Extensions of this part's reply deadline a supervisor granted.
+    #[serde(default)]
+    pub extensions_granted: u32,
+    /// 催办 notices this part received.
+    #[serde(default)]
+    pub urged: u32,
+    /// 督办 and 领导督办 this part received.
+    #[serde(default)]
+    pub supervised: u32,
 }
 
 /// The lead department's answer.
@@ -355,6 +368,16 @@ pub struct Ticket {
     pub location: Option<GeoPoint>,
     /// Taxonomy placement, once known.
     pub category: Option<Category>,
+    /// The deadline policy resolved at intake; every later deadline, warning
+    /// threshold and limit comes from it, whatever the policy in force becomes.
+    /// (Projections stored before it existed read the built-in default.)
+    #[serde(default)]
+    pub policy: TicketPolicy,
+    /// When the lead's sign and reply windows started counting (the dispatch, or
+    /// the latest reopen), moved forward with the deadlines when a stopped clock
+    /// resumes: the base of the warning thresholds. `None` while undispatched.
+    #[serde(default)]
+    pub window_start: Option<Timestamp>,
     /// Every department's part, in the order they were handed out.
     pub assignments: Vec<Assignment>,
     /// The accountable department while dispatched.

@@ -100,6 +100,11 @@ impl Default for Limits {
 /// The whole deadline policy in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadlinePolicy {
+    /// Which stored version this is: bumped by every put, 0 for the built-in
+    /// default. Copied into each ticket's [`TicketPolicy`] at intake, so a
+    /// ticket's timeline says which policy its deadlines came from.
+    #[serde(default)]
+    pub version: i64,
     /// The matrix; the most specific matching row wins.
     pub entries: Vec<PolicyEntry>,
     /// Time to call the citizen back after the reply.
@@ -133,6 +138,56 @@ impl DeadlinePolicy {
                 |e| (e.sign_within, e.reply_within),
             )
     }
+
+    /// Resolves the policy for one ticket: its matrix row, the callback window,
+    /// the warning thresholds and the limits, with this policy's version.
+    pub fn resolve(
+        &self,
+        appeal_type: AppealType,
+        priority: Priority,
+        category: Option<&str>,
+    ) -> TicketPolicy {
+        let (sign_within, reply_within) = self.windows_for(appeal_type, priority, category);
+        TicketPolicy {
+            version: self.version,
+            sign_within,
+            reply_within,
+            callback_within: self.callback_within,
+            warning_percent: self.warning_percent,
+            serious_overdue_minutes: self.serious_overdue_minutes,
+            limits: self.limits,
+        }
+    }
+}
+
+/// The policy one ticket runs under, resolved from the [`DeadlinePolicy`] in
+/// force when it was taken in and recorded in its `CREATED` event. Later policy
+/// changes do not touch it: every deadline the ticket gets (dispatch, delegation,
+/// reopen, callback), its warning thresholds and its limits come from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketPolicy {
+    /// Version of the [`DeadlinePolicy`] this was resolved from (0: the built-in default).
+    pub version: i64,
+    /// Time to sign for, from dispatch (and for delegates, from delegation).
+    pub sign_within: Window,
+    /// Time to reply, from dispatch or reopen.
+    pub reply_within: Window,
+    /// Time to call the citizen back, from the reply.
+    pub callback_within: Window,
+    /// Share of a window used before the yellow light, in percent.
+    pub warning_percent: u32,
+    /// Wall-clock minutes past due after which a deadline is seriously overdue.
+    pub serious_overdue_minutes: u32,
+    /// Per-ticket limits.
+    pub limits: Limits,
+}
+
+impl Default for TicketPolicy {
+    /// The built-in default policy for a normal request: what tickets stored before
+    /// policies were recorded per ticket are read with.
+    fn default() -> Self {
+        DeadlinePolicy::default().resolve(AppealType::Request, Priority::Normal, None)
+    }
 }
 
 impl Default for DeadlinePolicy {
@@ -146,6 +201,7 @@ impl Default for DeadlinePolicy {
         };
         let one_day = Window::WorkingDays { days: 1 };
         Self {
+            version: 0,
             entries: vec![
                 row(
                     None,
@@ -231,5 +287,30 @@ mod tests {
         let lookalike = Some("城乡建设/供水管网");
         let (_, reply) = policy.windows_for(AppealType::Complaint, Priority::Normal, lookalike);
         assert_eq!(reply, Window::WorkingDays { days: 10 });
+    }
+
+    #[test]
+    fn a_resolved_policy_carries_the_row_the_thresholds_and_the_version() {
+        let policy = DeadlinePolicy {
+            version: 7,
+            warning_percent: 75,
+            ..DeadlinePolicy::default()
+        };
+        let resolved = policy.resolve(AppealType::Consultation, Priority::Normal, None);
+        assert_eq!(resolved.version, 7);
+        assert_eq!(resolved.sign_within, Window::WorkingDays { days: 1 });
+        assert_eq!(resolved.reply_within, Window::WorkingDays { days: 2 });
+        assert_eq!(resolved.callback_within, Window::WorkingDays { days: 2 });
+        assert_eq!(resolved.warning_percent, 75);
+        assert_eq!(resolved.serious_overdue_minutes, 24 * 60);
+        assert_eq!(resolved.limits, Limits::default());
+    }
+
+    #[test]
+    fn a_stored_policy_without_a_version_reads_as_version_zero() {
+        let mut json = serde_json::to_value(DeadlinePolicy::default()).expect("json");
+        json.as_object_mut().expect("object").remove("version");
+        let policy: DeadlinePolicy = serde_json::from_value(json).expect("parses");
+        assert_eq!(policy, DeadlinePolicy::default());
     }
 }

@@ -17,8 +17,9 @@ use common::{CATEGORIES, DEPARTMENTS, MASTER, TICKET, World, department, operato
 use hotline_core::{
     Action, Actor, AppealType, AssignmentRole, AssignmentStatus, Category, Channel, Citizen,
     CloseReason, Command, DeadlineKind, DepartmentId, DispatchTarget, Event, EventKind, GeoPoint,
-    MAX_NOTE_CHARS, NewTicket, Priority, ReplyResult, Satisfaction, SupervisionLevel, Ticket,
-    TicketId, TicketStatus, WarningLevel, create_ticket,
+    Limits, MAX_NOTE_CHARS, NewTicket, PartDeadlines, Priority, ReplyResult, Satisfaction,
+    SupervisionLevel, Ticket, TicketId, TicketPolicy, TicketStatus, WarningLevel, Window,
+    create_ticket,
 };
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
@@ -648,6 +649,8 @@ fn run(intake: &Intake, steps: &[Step], keep: bool) -> Result<Trace, TestCaseErr
         );
         check_invariants(&ticket, &world)
             .map_err(|e| TestCaseError::fail(format!("after step {i}: {e}\n{ticket:#?}")))?;
+        check_sweeps(&ticket, &log, &world)
+            .map_err(|e| TestCaseError::fail(format!("sweeping after step {i}: {e}")))?;
         trace.statuses.insert(ticket.status);
         if keep {
             trace.tickets.push(ticket.clone());
@@ -657,6 +660,60 @@ fn run(intake: &Intake, steps: &[Step], keep: bool) -> Result<Trace, TestCaseErr
         trace.events = log;
     }
     Ok(trace)
+}
+
+/// Sweeps a copy of the ticket now and at later instants (the main run never
+/// sweeps, so its light stays off): each sweep is checked like a command, lights
+/// only levels above the current one, in order, for the running deadline, or
+/// closes a replied ticket; a second sweep at the same instant changes nothing;
+/// and the next check always lies after the instant swept.
+fn check_sweeps(ticket: &Ticket, log: &[Event], world: &World) -> Result<(), String> {
+    let system = Actor::system();
+    let mut current = ticket.clone();
+    let mut events = log.to_vec();
+    let mut at = world.clone();
+    for hop in [0, 3_600, 86_400, 40 * 86_400] {
+        at.advance(SignedDuration::from_secs(hop));
+        let ctx = at.ctx(&system);
+        if let Some(decision) = current.sweep(&ctx) {
+            let mut level = current.warning_level;
+            let running = current.running_deadline().map(|(kind, _)| kind);
+            for event in &decision.events {
+                match event.kind {
+                    EventKind::WarningChanged { kind, level: next } => {
+                        if Some(kind) != running || next <= level {
+                            return Err(format!(
+                                "lit {kind} {next} after {level} with {running:?} running"
+                            ));
+                        }
+                        level = next;
+                    }
+                    EventKind::Closed {
+                        reason: CloseReason::NoCallback,
+                    } if current.status == TicketStatus::Replied => {}
+                    ref other => return Err(format!("the sweeper recorded {other:?}")),
+                }
+                if event.actor != system || event.at != at.now {
+                    return Err("a sweep event not by the system, now".into());
+                }
+            }
+            events.extend(decision.events.iter().cloned());
+            if Ticket::replay(&events).as_ref() != Ok(&decision.ticket) {
+                return Err("a swept ticket is not the replay of its log".into());
+            }
+            check_invariants(&decision.ticket, &at)?;
+            if decision.ticket.sweep(&ctx).is_some() {
+                return Err("a second sweep at the same instant changed the ticket".into());
+            }
+            current = decision.ticket;
+        }
+        if let Some(next) = current.next_check_at(at.calendar.as_ref())
+            && next <= at.now
+        {
+            return Err(format!("next check {next} is not after {}", at.now));
+        }
+    }
+    Ok(())
 }
 
 /// Once the loop has ended, only a reopen after an unsatisfied callback and the
@@ -780,10 +837,34 @@ fn check_effects(
                 // The clock stops in whole seconds, as the event records it.
                 let stopped = SignedDuration::from_secs(world.now.duration_since(since).as_secs());
                 let shifted = |due: Option<Timestamp>| due.map(|d| d.checked_add(stopped).unwrap());
-                if after.reply_due != shifted(before.reply_due)
-                    || after.sign_due != shifted(before.sign_due)
-                {
+                // A deadline already met stays: once the lead signed, its sign deadline
+                // is history (moving it could turn a late sign on time).
+                let sign_due = if before.status == TicketStatus::Dispatched {
+                    shifted(before.sign_due)
+                } else {
+                    before.sign_due
+                };
+                if after.reply_due != shifted(before.reply_due) || after.sign_due != sign_due {
                     return Err("resume did not shift the deadlines by the time stopped".into());
+                }
+                for a in after.assignments.iter().filter(|a| a.status.is_active()) {
+                    let was = before
+                        .active_assignment(&a.department_id)
+                        .ok_or("a live part appeared on resume")?;
+                    let running = was.status == AssignmentStatus::Dispatched;
+                    let expected = if running {
+                        shifted(Some(was.sign_due))
+                    } else {
+                        Some(was.sign_due)
+                    };
+                    if Some(a.sign_due) != expected {
+                        return Err(
+                            "resume moved a met sign deadline, or missed a running one".into()
+                        );
+                    }
+                }
+                if after.window_start != shifted(before.window_start) {
+                    return Err("resume did not move the window start with the deadlines".into());
                 }
                 if *suspended_seconds != stopped.as_secs() {
                     return Err("resume recorded the wrong stop".into());
@@ -1262,11 +1343,12 @@ fn created() -> impl Strategy<Value = EventKind> {
                 overridden,
             },
         )),
+        ticket_policy(),
     );
     (head, tail).prop_map(
         |(
             (number, channel, appeal_type, priority, citizen, title, body),
-            (address, region_code, location, category),
+            (address, region_code, location, category, policy),
         )| EventKind::Created {
             number,
             channel,
@@ -1279,8 +1361,58 @@ fn created() -> impl Strategy<Value = EventKind> {
             region_code,
             location,
             category,
+            policy,
         },
     )
+}
+
+fn window() -> impl Strategy<Value = Window> {
+    prop_oneof![
+        any::<u32>().prop_map(|minutes| Window::Calendar { minutes }),
+        any::<u32>().prop_map(|hours| Window::WorkingHours { hours }),
+        any::<u32>().prop_map(|days| Window::WorkingDays { days }),
+    ]
+}
+
+fn ticket_policy() -> impl Strategy<Value = TicketPolicy> {
+    (
+        any::<i64>(),
+        (window(), window(), window()),
+        any::<u32>(),
+        any::<u32>(),
+        any::<[u32; 3]>(),
+    )
+        .prop_map(
+            |(
+                version,
+                (sign_within, reply_within, callback_within),
+                warning_percent,
+                serious_overdue_minutes,
+                [max_returns, max_extensions, max_reopens],
+            )| TicketPolicy {
+                version,
+                sign_within,
+                reply_within,
+                callback_within,
+                warning_percent,
+                serious_overdue_minutes,
+                limits: Limits {
+                    max_returns,
+                    max_extensions,
+                    max_reopens,
+                },
+            },
+        )
+}
+
+fn part_deadlines() -> impl Strategy<Value = PartDeadlines> {
+    (dept_id(), timestamp(), timestamp()).prop_map(|(department_id, sign_due, reply_due)| {
+        PartDeadlines {
+            department_id,
+            sign_due,
+            reply_due,
+        }
+    })
 }
 
 /// Every [`EventKind`] variant with arbitrary contents.
@@ -1410,14 +1542,28 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
         }),
         any_text().prop_map(|note| EventKind::Suspended { note }),
         any_text().prop_map(|note| EventKind::SuspensionRejected { note }),
-        (opt_ts(), opt_ts(), any::<i64>(), any_text()).prop_map(
-            |(sign_due, reply_due, suspended_seconds, note)| EventKind::Resumed {
-                sign_due,
-                reply_due,
-                suspended_seconds,
-                note,
-            }
-        ),
+        (
+            (opt_ts(), opt_ts(), any::<i64>(), any_text()),
+            prop::collection::vec(part_deadlines(), 0..3),
+            opt_ts(),
+            opt_ts(),
+        )
+            .prop_map(
+                |(
+                    (sign_due, reply_due, suspended_seconds, note),
+                    parts,
+                    window_start,
+                    requested_reply_due,
+                )| EventKind::Resumed {
+                    sign_due,
+                    reply_due,
+                    suspended_seconds,
+                    note,
+                    parts,
+                    window_start,
+                    requested_reply_due,
+                }
+            ),
         any_text().prop_map(|reason| EventKind::Withdrawn { reason }),
         any_text().prop_map(|content| EventKind::AnsweredDirectly { content }),
         (ticket_id(), any_text())

@@ -1,14 +1,15 @@
 //! Analysis over stored tickets, at the basic level the first server needs:
 //! duplicate candidates (same phone, same address and category, near-identical
 //! text), hotspots (one category in one region), and per-department statistics
-//! (三率). All of them scan tickets through `Store::list_tickets` pages; the
-//! dedicated queries and indexes come with the analysis issues.
+//! (三率, computed by `hotline_core::StatsBuilder` from the tickets read here).
+//! All of them scan tickets through `Store::list_tickets` pages; the dedicated
+//! queries and indexes come with the analysis issues.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use hotline_core::{
-    AssignmentRole, AssignmentStatus, DeadlineKind, Department, DepartmentId, Satisfaction,
-    SupervisionLevel, Ticket, TicketId, TicketStatus,
+    Calendar, Department, DepartmentId, DepartmentStats, StatsBuilder, Ticket, TicketId,
+    TicketStatus,
 };
 use hotline_store::{MAX_PAGE_SIZE, PageRequest, Store, TicketFilter};
 use jiff::{SignedDuration, Timestamp};
@@ -299,168 +300,13 @@ fn group_hotspots(
     rows
 }
 
-/// One department's counts for a period.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatsRow {
-    /// The department.
-    pub department_id: DepartmentId,
-    /// Its name.
-    pub department_name: String,
-    /// Lead and delegate assignments handed to it.
-    pub dispatched: i64,
-    /// Of those, signed by their sign_due.
-    pub signed_on_time: i64,
-    /// Callbacks reaching the citizen on its tickets as lead, rating-exempt excluded.
-    pub callbacks: i64,
-    /// Of those, resolved.
-    pub resolved: i64,
-    /// Of those, satisfied or basically satisfied.
-    pub satisfied: i64,
-    /// Replies it gave.
-    pub replied: i64,
-    /// Of those, by the reply_due of its assignment.
-    pub replied_on_time: i64,
-    /// Return requests: approved, rejected or pending.
-    pub returns: i64,
-    /// Extension requests on its tickets as lead.
-    pub extensions: i64,
-    /// Its running sign or reply deadlines past due now.
-    pub overdue: i64,
-    /// Sum of dispatch-to-reply seconds over replied tickets it leads.
-    pub handling_seconds: i64,
-    /// How many tickets that sum covers.
-    pub handled: i64,
-    /// 催办 received.
-    pub urged: i64,
-    /// 督办 and 领导督办 received.
-    pub supervised: i64,
-    /// Position by satisfaction rate, then response rate, from 1.
-    pub rank: i32,
-}
+/// How far before a statistics period tickets are read: one taken in earlier may
+/// be dispatched, or re-dispatched after a return, within the period.
+pub const STATS_LOOKBACK: SignedDuration = SignedDuration::from_hours(24 * 31);
 
-/// Returns `n / d`, or 0 when `d` is 0.
-pub fn rate(n: i64, d: i64) -> f64 {
-    if d == 0 {
-        return 0.0;
-    }
-    #[expect(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
-    let ratio = n as f64 / d as f64;
-    ratio
-}
-
-impl StatsRow {
-    /// Returns a row of zeros for a department.
-    pub fn new(department_id: DepartmentId, department_name: String) -> Self {
-        StatsRow {
-            department_id,
-            department_name,
-            dispatched: 0,
-            signed_on_time: 0,
-            callbacks: 0,
-            resolved: 0,
-            satisfied: 0,
-            replied: 0,
-            replied_on_time: 0,
-            returns: 0,
-            extensions: 0,
-            overdue: 0,
-            handling_seconds: 0,
-            handled: 0,
-            urged: 0,
-            supervised: 0,
-            rank: 0,
-        }
-    }
-
-    /// Response rate: signed on time / dispatched.
-    pub fn response_rate(&self) -> f64 {
-        rate(self.signed_on_time, self.dispatched)
-    }
-
-    /// Satisfaction rate: satisfied / callbacks.
-    pub fn satisfaction_rate(&self) -> f64 {
-        rate(self.satisfied, self.callbacks)
-    }
-
-    /// Mean dispatch-to-reply time in seconds.
-    pub fn mean_handling_seconds(&self) -> i64 {
-        if self.handled == 0 {
-            0
-        } else {
-            self.handling_seconds / self.handled
-        }
-    }
-
-    /// Adds one ticket's contribution to this department.
-    fn count(&mut self, ticket: &Ticket, now: Timestamp) {
-        let me = &self.department_id;
-        for a in ticket.assignments.iter().filter(|a| &a.department_id == me) {
-            if matches!(a.role, AssignmentRole::Lead | AssignmentRole::Delegate) {
-                self.dispatched += 1;
-                if a.signed_at.is_some_and(|at| at <= a.sign_due) {
-                    self.signed_on_time += 1;
-                }
-                if a.status == AssignmentStatus::Returned {
-                    self.returns += 1;
-                }
-            }
-        }
-        if let Some(reply) = ticket.reply.as_ref().filter(|r| &r.department_id == me) {
-            self.replied += 1;
-            let due = ticket
-                .active_assignment(me)
-                .map(|a| a.reply_due)
-                .or(ticket.reply_due);
-            if due.is_some_and(|due| reply.replied_at <= due) {
-                self.replied_on_time += 1;
-            }
-        }
-        if ticket
-            .pending_return
-            .as_ref()
-            .is_some_and(|p| &p.department_id == me)
-        {
-            self.returns += 1;
-        }
-        if ticket.lead_department_id.as_ref() != Some(me) {
-            return;
-        }
-        self.returns += i64::from(ticket.rejected_return_count);
-        self.extensions += i64::from(ticket.extension_count);
-        self.urged += i64::from(ticket.urge_count);
-        if ticket.supervision_level >= Some(SupervisionLevel::Supervise) {
-            self.supervised += 1;
-        }
-        if let Some(callback) = ticket
-            .callback
-            .as_ref()
-            .filter(|c| c.contacted && !ticket.rating_exempt)
-        {
-            self.callbacks += 1;
-            self.resolved += i64::from(callback.resolved);
-            self.satisfied += i64::from(matches!(
-                callback.satisfaction,
-                Some(Satisfaction::Satisfied | Satisfaction::BasicallySatisfied)
-            ));
-        }
-        if let Some((kind, due)) = ticket.running_deadline()
-            && matches!(kind, DeadlineKind::Sign | DeadlineKind::Reply)
-            && due < now
-        {
-            self.overdue += 1;
-        }
-        if let (Some(reply), Some(lead)) = (&ticket.reply, ticket.lead_assignment()) {
-            self.handling_seconds += reply
-                .replied_at
-                .duration_since(lead.assigned_at)
-                .as_secs()
-                .max(0);
-            self.handled += 1;
-        }
-    }
-}
-
-/// Computes statistics for `departments` over tickets created in `[start, end)`, ranked.
+/// Computes ranked statistics for `departments` over their parts handed over in
+/// `[start, end)` (see `hotline_core::StatsBuilder` for every definition), reading
+/// the tickets they took part in, taken in from [`STATS_LOOKBACK`] before `start`.
 ///
 /// # Errors
 /// Store errors.
@@ -470,37 +316,17 @@ pub async fn department_stats(
     start: Timestamp,
     end: Timestamp,
     now: Timestamp,
-) -> Result<Vec<StatsRow>, ApiError> {
-    let mut rows: Vec<StatsRow> = departments
-        .iter()
-        .map(|d| StatsRow::new(d.id.clone(), d.name.clone()))
-        .collect();
+    calendar: &dyn Calendar,
+) -> Result<Vec<DepartmentStats>, ApiError> {
     let filter = TicketFilter {
-        created_after: Some(start),
+        created_after: Some(start.checked_sub(STATS_LOOKBACK).unwrap_or(Timestamp::MIN)),
         created_before: Some(end),
         departments: Some(departments.iter().map(|d| d.id.clone()).collect()),
         ..TicketFilter::default()
     };
-    scan(store, &filter, |ticket| {
-        for row in &mut rows {
-            row.count(ticket, now);
-        }
-    })
-    .await?;
-    rank(&mut rows);
-    Ok(rows)
-}
-
-fn rank(rows: &mut [StatsRow]) {
-    rows.sort_by(|a, b| {
-        b.satisfaction_rate()
-            .total_cmp(&a.satisfaction_rate())
-            .then(b.response_rate().total_cmp(&a.response_rate()))
-            .then(a.department_id.cmp(&b.department_id))
-    });
-    for (i, row) in rows.iter_mut().enumerate() {
-        row.rank = i32::try_from(i + 1).unwrap_or(i32::MAX);
-    }
+    let mut builder = StatsBuilder::new(departments, start, end, now, calendar);
+    scan(store, &filter, |ticket| builder.add(ticket)).await?;
+    Ok(builder.finish())
 }
 
 #[cfg(test)]
@@ -537,28 +363,5 @@ mod tests {
         assert_eq!(rows[0].first_at, t(1));
         assert_eq!(rows[0].last_at, t(5));
         assert_eq!(rows[1].ticket_ids.len(), 2);
-    }
-
-    #[test]
-    fn ranking_prefers_satisfaction_then_response() {
-        let row = |id: &str, satisfied, callbacks, signed, dispatched| StatsRow {
-            satisfied,
-            callbacks,
-            signed_on_time: signed,
-            dispatched,
-            ..StatsRow::new(DepartmentId::new(id), String::new())
-        };
-        let mut rows = vec![
-            row("a", 1, 2, 1, 1),
-            row("b", 2, 2, 0, 1),
-            row("c", 1, 2, 0, 1),
-        ];
-        rank(&mut rows);
-        let order: Vec<_> = rows
-            .iter()
-            .map(|r| (r.department_id.as_str(), r.rank))
-            .collect();
-        assert_eq!(order, [("b", 1), ("a", 2), ("c", 3)]);
-        assert!((rate(1, 0)).abs() < f64::EPSILON);
     }
 }

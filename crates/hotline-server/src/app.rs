@@ -27,6 +27,7 @@ use crate::auth;
 use crate::config::{Database, ServerConfig};
 use crate::service::{AdminApi, DepartmentApi, SupervisionApi, TicketApi};
 use crate::state::Shared;
+use crate::sweeper::Sweeper;
 
 /// Largest request accepted: a ticket body is at most 10 000 characters, so
 /// 1 MiB leaves ample room while bounding what one call can make us buffer.
@@ -67,6 +68,7 @@ impl App {
             time_zone,
             config.time_zone.clone(),
             config.auto_dispatch_threshold,
+            Arc::new(default_calendar(&config.time_zone)),
         )
         .await
         .context("cannot load settings")?;
@@ -115,9 +117,16 @@ impl App {
         Ok(Some(path))
     }
 
-    /// Serves gRPC on `listener` until `shutdown` resolves. Then health turns
-    /// NOT_SERVING, watch streams end, in-flight calls finish (for at most
-    /// 30 s), and the store is closed.
+    /// Returns a sweeper over this server's store and bus, for driving it with a
+    /// chosen clock (`serve` runs its own with the wall clock).
+    pub fn sweeper(&self) -> Sweeper {
+        Sweeper::new(Arc::clone(&self.shared))
+    }
+
+    /// Serves gRPC on `listener`, and sweeps deadlines every
+    /// `sweep_interval` in the background, until `shutdown` resolves. Then health
+    /// turns NOT_SERVING, watch streams and the sweeper end, in-flight calls
+    /// finish (for at most 30 s), and the store is closed.
     ///
     /// # Errors
     /// The reflection service cannot be built, or the transport fails.
@@ -175,6 +184,10 @@ impl App {
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), signal);
         tracing::info!(addr = %local, "serving grpc");
 
+        let sweeper = tokio::spawn(
+            Sweeper::new(Arc::clone(&shared))
+                .run(self.config.sweep_interval, shared.shutdown.subscribe()),
+        );
         let mut stopping = shared.shutdown.subscribe();
         let drain_deadline = async move {
             // An error means the sender is gone, which cannot happen while `shared` lives.
@@ -188,6 +201,11 @@ impl App {
                 Ok(())
             }
         };
+        // The transport may also end on its own (an error): stop the sweeper either way.
+        shared.shutdown.send_replace(true);
+        if let Err(error) = sweeper.await {
+            tracing::error!(error = %error, "sweeper task failed");
+        }
         shared.store.close().await;
         tracing::info!("server stopped");
         result
@@ -261,4 +279,15 @@ async fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
     let mut file = options.open(path).await?;
     file.write_all(format!("{secret}\n").as_bytes()).await?;
     file.sync_all().await
+}
+
+/// Returns the calendar in force until an administrator puts one: the shipped
+/// mainland China schedule in its own zone, or Monday-to-Friday in another zone.
+pub(crate) fn default_calendar(time_zone: &str) -> hotline_core::WorkingCalendar {
+    let china = hotline_core::WorkingCalendar::china_default();
+    if china.time_zone_name() == time_zone {
+        china
+    } else {
+        hotline_core::WorkingCalendar::weekdays(time_zone)
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use jiff::tz::TimeZone;
@@ -30,7 +31,13 @@ pub struct ServerConfig {
     /// Classifier confidence from which a ticket matching a direct-dispatch rule
     /// is dispatched at create.
     pub auto_dispatch_threshold: f64,
+    /// How often the sweeper looks for due deadlines: the delay with which a
+    /// warning light changes or a replied ticket closes by itself.
+    pub sweep_interval: Duration,
 }
+
+/// Shortest sweep interval accepted: the sweeper's queries are cheap, but not free.
+pub const MIN_SWEEP_INTERVAL: Duration = Duration::from_millis(10);
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -41,6 +48,7 @@ impl Default for ServerConfig {
             center: "HL".to_owned(),
             time_zone: "Asia/Shanghai".to_owned(),
             auto_dispatch_threshold: 0.8,
+            sweep_interval: Duration::from_secs(1),
         }
     }
 }
@@ -62,6 +70,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("center", &self.center)
             .field("time_zone", &self.time_zone)
             .field("auto_dispatch_threshold", &self.auto_dispatch_threshold)
+            .field("sweep_interval", &self.sweep_interval)
             .finish()
     }
 }
@@ -109,7 +118,8 @@ impl ServerConfig {
     /// Checks the settings and returns the parsed time zone.
     ///
     /// # Errors
-    /// A malformed center code, an unknown time zone or a threshold outside 0..=1.
+    /// A malformed center code, an unknown time zone, a threshold outside 0..=1 or
+    /// a sweep interval under [`MIN_SWEEP_INTERVAL`].
     pub(crate) fn validate(&self) -> anyhow::Result<TimeZone> {
         let center_ok = !self.center.is_empty()
             && self.center.len() <= 16
@@ -122,6 +132,12 @@ impl ServerConfig {
         }
         if !(0.0..=1.0).contains(&self.auto_dispatch_threshold) {
             bail!("auto-dispatch threshold must be between 0 and 1");
+        }
+        if self.sweep_interval < MIN_SWEEP_INTERVAL {
+            bail!(
+                "sweep interval must be at least {} ms",
+                MIN_SWEEP_INTERVAL.as_millis()
+            );
         }
         self.database()?;
         TimeZone::get(&self.time_zone)
@@ -196,5 +212,10 @@ mod tests {
             ..ServerConfig::default()
         };
         assert!(bad_threshold.validate().is_err());
+        let busy_sweeper = ServerConfig {
+            sweep_interval: Duration::from_millis(1),
+            ..ServerConfig::default()
+        };
+        assert!(busy_sweeper.validate().is_err());
     }
 }

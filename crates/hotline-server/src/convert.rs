@@ -10,15 +10,15 @@
 use hotline_core::{
     AppealType, Assignment, AssignmentRole, AssignmentStatus, CallbackRecord, Category, Channel,
     Citizen, CloseReason, Command, DeadlineKind, DeadlinePolicy, Department, DepartmentId,
-    Directory, EventKind, GeoPoint, Limits, NewTicket, PolicyEntry, Priority, Reply, ReplyResult,
-    Role, RoutingRule, Satisfaction, SupervisionLevel, Ticket, TicketId, TicketStatus,
-    WarningLevel, Window,
+    DepartmentStats, Directory, EventKind, GeoPoint, Limits, NewTicket, PolicyEntry, Priority,
+    Reply, ReplyResult, Role, RoutingRule, Satisfaction, SupervisionLevel, Ticket, TicketId,
+    TicketStatus, WarningLevel, Window,
 };
 use hotline_proto::v1 as pb;
 use hotline_store::{ApiKeyRecord, PageRequest, StoredEvent};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
-use crate::analysis::{Candidate, HotspotRow, StatsRow, rate};
+use crate::analysis::{Candidate, HotspotRow};
 use crate::error::{ApiError, FieldViolation};
 use crate::settings::{CalendarDay, CalendarDoc, WorkingInterval};
 
@@ -888,6 +888,7 @@ pub fn ticket_to_proto(ticket: &Ticket, pii: Pii) -> pb::Ticket {
         created_at: Some(timestamp_to_proto(ticket.created_at)),
         updated_at: Some(timestamp_to_proto(ticket.updated_at)),
         closed_at: opt_timestamp(ticket.closed_at),
+        policy_version: ticket.policy.version,
     }
 }
 
@@ -1141,10 +1142,12 @@ fn window_from_proto(field: &str, w: Option<&pb::Window>) -> Result<Window, Fiel
     let w = w.ok_or_else(|| FieldViolation::new(field, "is required"))?;
     let mode = pb::TimeMode::try_from(w.mode)
         .map_err(|_| FieldViolation::new(format!("{field}.mode"), "unknown value"))?;
-    if w.amount == 0 {
+    // Zero calendar minutes is a deadline that falls at once (an immediate-response
+    // rule, or a drill); zero working time would read as a mistake.
+    if w.amount == 0 && mode != pb::TimeMode::Calendar {
         return Err(FieldViolation::new(
             format!("{field}.amount"),
-            "must be positive",
+            "must be positive (only a calendar-time window may be 0 minutes)",
         ));
     }
     match mode {
@@ -1212,6 +1215,8 @@ impl TryFromProto<pb::DeadlinePolicy> for DeadlinePolicy {
         };
         v.check()?;
         Ok(DeadlinePolicy {
+            // The store numbers versions; what a client sends is ignored.
+            version: 0,
             entries,
             callback_within,
             warning_percent: p.warning_percent,
@@ -1389,29 +1394,37 @@ impl IntoProto<pb::DuplicateCandidate> for &Candidate {
     }
 }
 
-impl IntoProto<pb::DepartmentStats> for &StatsRow {
+impl IntoProto<pb::DepartmentStats> for &DepartmentStats {
     fn into_proto(self) -> pb::DepartmentStats {
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let seconds = |d: Option<SignedDuration>| d.map_or(0, |d| d.as_secs());
+        let mean_reply_seconds = seconds(self.mean_reply_time());
         pb::DepartmentStats {
             department_id: self.department_id.to_string(),
             department_name: self.department_name.clone(),
-            dispatched: self.dispatched,
-            signed_on_time: self.signed_on_time,
+            dispatched: count(self.dispatched),
+            signed_on_time: count(self.signed_on_time),
             response_rate: self.response_rate(),
-            callbacks: self.callbacks,
-            resolved: self.resolved,
-            resolution_rate: rate(self.resolved, self.callbacks),
-            satisfied: self.satisfied,
+            callbacks: count(self.callbacks),
+            resolved: count(self.resolved),
+            resolution_rate: self.resolution_rate(),
+            satisfied: count(self.satisfied),
             satisfaction_rate: self.satisfaction_rate(),
-            replied: self.replied,
-            replied_on_time: self.replied_on_time,
-            on_time_reply_rate: rate(self.replied_on_time, self.replied),
-            returns: self.returns,
-            extensions: self.extensions,
-            overdue: self.overdue,
-            mean_handling_seconds: self.mean_handling_seconds(),
-            rank: self.rank,
-            urged: self.urged,
-            supervised: self.supervised,
+            replied: count(self.replied),
+            replied_on_time: count(self.replied_on_time),
+            on_time_reply_rate: self.on_time_reply_rate(),
+            returns: count(self.returns()),
+            extensions: count(self.extensions),
+            overdue: count(self.overdue),
+            mean_handling_seconds: mean_reply_seconds,
+            rank: i32::try_from(self.rank).unwrap_or(i32::MAX),
+            urged: count(self.urged),
+            supervised: count(self.supervised),
+            returns_approved: count(self.returns_approved),
+            returns_rejected: count(self.returns_rejected),
+            mean_sign_seconds: seconds(self.mean_sign_time()),
+            mean_reply_seconds,
+            signed: count(self.signed),
         }
     }
 }
@@ -1666,16 +1679,31 @@ mod tests {
             DeadlinePolicy::try_from_proto(proto.clone()).expect("valid"),
             policy
         );
-        let mut broken = proto;
+        let mut broken = proto.clone();
         broken.entries[0].sign_within = Some(pb::Window { mode: 0, amount: 5 });
+        broken.entries[1].reply_within = Some(pb::Window {
+            mode: pb::TimeMode::WorkingDays.into(),
+            amount: 0,
+        });
         broken.warning_percent = 0;
         let fields = violated_fields(DeadlinePolicy::try_from_proto(broken));
         assert_eq!(
             fields,
             [
                 "policy.entries[0].sign_within.mode",
+                "policy.entries[1].reply_within.amount",
                 "policy.warning_percent"
             ]
+        );
+        let mut at_once = proto;
+        at_once.entries[0].sign_within = Some(pb::Window {
+            mode: pb::TimeMode::Calendar.into(),
+            amount: 0,
+        });
+        let policy = DeadlinePolicy::try_from_proto(at_once).expect("0 calendar minutes is valid");
+        assert_eq!(
+            policy.entries[0].sign_within,
+            Window::Calendar { minutes: 0 }
         );
     }
 

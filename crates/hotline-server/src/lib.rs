@@ -11,7 +11,8 @@
 //! state, scoping, the mutation path), `auth` (keys and the matrix), `error`
 //! (the one error type and its `Status` mapping), `convert` (proto ↔ domain),
 //! `settings` (stored setting documents), `analysis` (duplicates, hotspots,
-//! statistics), `notify` (watch streams), `service` (the tonic services).
+//! statistics), `notify` (watch streams), `sweeper` (warning lights and
+//! automatic closes, in the background), `service` (the tonic services).
 
 #![forbid(unsafe_code)]
 
@@ -25,6 +26,8 @@ mod notify;
 mod service;
 mod settings;
 mod state;
+mod sweeper;
 
 pub use app::{App, migrate};
-pub use config::{ADMIN_KEY_FILE, DATABASE_FILE, Database, ServerConfig};
+pub use config::{ADMIN_KEY_FILE, DATABASE_FILE, Database, MIN_SWEEP_INTERVAL, ServerConfig};
+pub use sweeper::{SweepReport, Sweeper};

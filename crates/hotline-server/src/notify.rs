@@ -7,10 +7,15 @@
 //! watcher that falls too far behind the bus (lagged) reads the gap from the
 //! store. Streams end when the server shuts down or the client goes away.
 //!
+//! Commands commit and publish concurrently (RPC handlers and the sweeper), so
+//! the bus may deliver a lower event id after a higher one. A watcher therefore
+//! remembers which ids it sent rather than only the highest: a late event is
+//! still delivered, slightly out of id order, never dropped.
+//!
 //! Cross-replica delivery (Redis) is a later issue; the bus is the seam.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use hotline_core::{DepartmentId, EventKind, Ticket, TicketId};
@@ -29,6 +34,9 @@ use crate::state::{Principal, Shared};
 const REPLAY_BATCH: u32 = 256;
 /// Notifications buffered per watcher before the sender waits for the client.
 const STREAM_BUFFER: usize = 64;
+/// Live ids a watcher remembers above its floor; past this, the oldest fold into
+/// the floor (an event later than that many others is then taken as sent).
+const REMEMBERED_IDS: usize = 4096;
 
 /// The stream handed to tonic.
 pub type NotificationStream = ReceiverStream<Result<pb::AssignmentNotification, Status>>;
@@ -55,7 +63,8 @@ pub fn watch(shared: Arc<Shared>, watch: Watch) -> NotificationStream {
             shared,
             watch,
             tx,
-            last_sent: 0,
+            floor: None,
+            sent: BTreeSet::new(),
         };
         if let Err(error) = watcher.run(live, shutdown).await {
             // The client may already be gone; then there is nobody to tell.
@@ -70,8 +79,11 @@ struct Watcher {
     shared: Arc<Shared>,
     watch: Watch,
     tx: mpsc::Sender<Result<pb::AssignmentNotification, Status>>,
-    /// Highest event id handled: replayed or live ids at or below it are skipped.
-    last_sent: i64,
+    /// Every event id at or below this was handled (sent, read from the store, or
+    /// older than the stream); `None` until the stream's start is known.
+    floor: Option<i64>,
+    /// Ids above `floor` already sent from the bus.
+    sent: BTreeSet<i64>,
 }
 
 impl Watcher {
@@ -81,7 +93,7 @@ impl Watcher {
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), ApiError> {
         if let Some(after) = self.watch.after_event_id {
-            self.last_sent = after;
+            self.floor = Some(after);
             if !self.replay().await? {
                 return Ok(());
             }
@@ -95,10 +107,17 @@ impl Watcher {
                 () = self.tx.closed() => return Ok(()),
                 received = live.recv() => match received {
                     Ok(notice) => {
-                        if notice.event.id <= self.last_sent {
+                        let id = notice.event.id;
+                        // Without a resume point the stream starts with its first event.
+                        let floor = *self.floor.get_or_insert(id - 1);
+                        if id <= floor || !self.sent.insert(id) {
                             continue;
                         }
-                        self.last_sent = notice.event.id;
+                        while self.sent.len() > REMEMBERED_IDS {
+                            if let Some(oldest) = self.sent.pop_first() {
+                                self.floor = Some(oldest.max(floor));
+                            }
+                        }
                         if !self.offer(&notice.event, &notice.ticket).await {
                             return Ok(());
                         }
@@ -115,19 +134,23 @@ impl Watcher {
         }
     }
 
-    /// Sends every stored event after `last_sent`; false when the client went away.
+    /// Sends every stored event after the floor not sent yet, and raises the floor
+    /// to the last stored event; false when the client went away.
     async fn replay(&mut self) -> Result<bool, ApiError> {
+        let Some(mut from) = self.floor else {
+            // Lagged before the first event arrived: where the stream began is unknown.
+            tracing::warn!("watcher lagged before its first event, some notifications were lost");
+            return Ok(true);
+        };
         loop {
-            let batch = self
-                .shared
-                .store
-                .events_after(self.last_sent, REPLAY_BATCH)
-                .await?;
+            let batch = self.shared.store.events_after(from, REPLAY_BATCH).await?;
             let Some(last) = batch.last().map(|e| e.id) else {
+                self.floor = Some(from);
+                self.sent.retain(|id| *id > from);
                 return Ok(true);
             };
             let mut tickets: HashMap<TicketId, Option<Ticket>> = HashMap::new();
-            for stored in &batch {
+            for stored in batch.iter().filter(|e| !self.sent.contains(&e.id)) {
                 let id = stored.event.ticket_id;
                 if let Entry::Vacant(slot) = tickets.entry(id) {
                     let ticket = match self.shared.store.get_ticket(id).await {
@@ -143,7 +166,7 @@ impl Watcher {
                     return Ok(false);
                 }
             }
-            self.last_sent = last;
+            from = last;
         }
     }
 
@@ -167,8 +190,10 @@ fn notification(
     let kind = &stored.event.kind;
     let notified = ticket.notified_departments(kind);
     let department = notified.iter().find(|d| watch.departments.contains(d))?;
+    // A light change is named by the level reached, so a client need not read the ticket
+    // (which shows only the last of several levels recorded by one sweep).
     let kind_name = match kind {
-        EventKind::WarningChanged { .. } => "WARNING",
+        EventKind::WarningChanged { level, .. } => level.as_str(),
         other => other.action(),
     };
     Some(pb::AssignmentNotification {
@@ -180,4 +205,130 @@ fn notification(
         at: Some(timestamp_to_proto(stored.event.at)),
         ticket: Some(shared.view(&watch.principal, ticket)),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use hotline_core::{
+        Actor, AlwaysOpen, AppealType, Channel, Citizen, Context, DeadlinePolicy, Department,
+        Directory, DispatchTarget, Event, NewTicket, Priority, Role, Taxonomy, create_ticket,
+    };
+    use hotline_store_sqlite::SqliteStore;
+    use jiff::Timestamp;
+    use jiff::tz::TimeZone;
+    use tokio_stream::StreamExt as _;
+
+    use super::*;
+
+    /// A ticket dispatched to department `d`, built in memory: the bus carries it as is.
+    fn dispatched_ticket() -> Ticket {
+        let directory = Directory::new(
+            [Department {
+                id: "d".into(),
+                name: "d".to_owned(),
+                parent_id: None,
+                region_code: String::new(),
+                level: 1,
+            }],
+            Taxonomy::default(),
+        );
+        let actor = Actor::system();
+        let ctx = Context {
+            now: Timestamp::UNIX_EPOCH,
+            actor: &actor,
+            policy: &DeadlinePolicy::default(),
+            calendar: &AlwaysOpen,
+            directory: &directory,
+        };
+        let new = NewTicket {
+            channel: Channel::Phone,
+            appeal_type: AppealType::Request,
+            priority: Priority::Normal,
+            citizen: Citizen::default(),
+            title: "路灯不亮".to_owned(),
+            body: "路灯不亮".to_owned(),
+            address: String::new(),
+            region_code: String::new(),
+            location: None,
+            category: None,
+            auto_dispatch: Some(DispatchTarget {
+                lead_department_id: "d".into(),
+                co_department_ids: vec![],
+            }),
+        };
+        let id = TicketId::from_uuid(uuid::Uuid::now_v7());
+        create_ticket(id, "HL-19700101-000001", new, &ctx)
+            .unwrap()
+            .ticket
+    }
+
+    #[tokio::test]
+    async fn events_published_out_of_order_are_each_delivered_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("hotline.db"))
+            .await
+            .unwrap();
+        let shared = Shared::load(
+            Arc::new(store),
+            "HL".to_owned(),
+            TimeZone::UTC,
+            "UTC".to_owned(),
+            1.0,
+            Arc::new(AlwaysOpen),
+        )
+        .await
+        .unwrap();
+        let shared = Arc::new(shared);
+        let principal = Principal {
+            actor: Actor {
+                id: "key-d".to_owned(),
+                role: Role::Department,
+                department_id: Some("d".into()),
+            },
+        };
+        let mut stream = watch(
+            Arc::clone(&shared),
+            Watch {
+                principal,
+                departments: vec!["d".into()],
+                after_event_id: None,
+            },
+        );
+        let ticket = dispatched_ticket();
+        let urge = |id: i64| StoredEvent {
+            id,
+            event: Event {
+                ticket_id: ticket.id,
+                seq: u64::try_from(id).unwrap(),
+                version: 2,
+                at: Timestamp::UNIX_EPOCH,
+                actor: Actor::system(),
+                kind: EventKind::Urged {
+                    department_ids: vec!["d".into()],
+                    note: String::new(),
+                },
+            },
+        };
+        // The stream starts at 5. Two commands committed as 6 and 7 publish in the
+        // other order; 7 again (a duplicate) must not be sent twice.
+        for id in [5, 7, 6, 7, 8] {
+            shared.publish(&[urge(id)], &ticket);
+        }
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            let next = tokio::time::timeout(Duration::from_secs(5), stream.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            ids.push(next.event_id);
+        }
+        assert_eq!(ids, ["5", "7", "6", "8"]);
+        let more = tokio::time::timeout(Duration::from_millis(200), stream.next()).await;
+        assert!(more.is_err(), "nothing else: {more:?}");
+        shared.shutdown.send_replace(true);
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use hotline_core::{DeadlinePolicy, RoutingRule};
+use hotline_core::{CalendarSpec, DeadlinePolicy, RoutingRule, WorkingCalendar};
 use hotline_store::Store;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -17,9 +17,8 @@ pub const DEADLINE_POLICY: &str = "deadline_policy";
 /// Setting key of the working calendar ([`CalendarDoc`] JSON).
 pub const CALENDAR: &str = "calendar";
 
-/// The working calendar as administrators put it. Stored and returned; the
-/// working-time arithmetic that will read it is a later issue (the server
-/// computes deadlines with `AlwaysOpen` until then).
+/// The working calendar as administrators put it: the same JSON shape as the
+/// core `CalendarSpec`, from which the server builds its `WorkingCalendar`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CalendarDoc {
     /// IANA time zone of the center.
@@ -61,17 +60,66 @@ fn minutes_of(text: &str) -> Option<u32> {
 }
 
 impl CalendarDoc {
-    /// Returns the calendar used until one is put: Monday to Friday, 9–12 and 13–17.
-    pub fn default_for(time_zone: &str) -> Self {
-        let interval = |start: &str, end: &str| WorkingInterval {
-            start: start.to_owned(),
-            end: end.to_owned(),
-        };
+    /// Returns the document of a working calendar.
+    pub fn of(calendar: &WorkingCalendar) -> Self {
+        let spec = calendar.to_spec();
         CalendarDoc {
-            time_zone: time_zone.to_owned(),
-            working_hours: vec![interval("09:00", "12:00"), interval("13:00", "17:00")],
-            days: Vec::new(),
+            time_zone: spec.time_zone,
+            working_hours: spec
+                .working_hours
+                .into_iter()
+                .map(|w| WorkingInterval {
+                    start: w.start,
+                    end: w.end,
+                })
+                .collect(),
+            days: spec
+                .days
+                .into_iter()
+                .map(|d| CalendarDay {
+                    date: d.date,
+                    working: d.working,
+                    name: d.name,
+                })
+                .collect(),
         }
+    }
+
+    /// Builds the working calendar this document defines.
+    ///
+    /// # Errors
+    /// `InvalidArgument` naming each bad field (`calendar.days[3].date`).
+    pub fn to_calendar(&self) -> Result<WorkingCalendar, ApiError> {
+        let spec = CalendarSpec {
+            time_zone: self.time_zone.clone(),
+            working_hours: self
+                .working_hours
+                .iter()
+                .map(|w| hotline_core::WorkingIntervalSpec {
+                    start: w.start.clone(),
+                    end: w.end.clone(),
+                })
+                .collect(),
+            days: self
+                .days
+                .iter()
+                .map(|d| hotline_core::CalendarDaySpec {
+                    date: d.date.clone(),
+                    working: d.working,
+                    name: d.name.clone(),
+                })
+                .collect(),
+        };
+        WorkingCalendar::from_spec(&spec).map_err(|e| {
+            ApiError::InvalidArgument(
+                e.violations
+                    .into_iter()
+                    .map(|v| {
+                        FieldViolation::new(format!("calendar.{}", v.field), v.problem.to_string())
+                    })
+                    .collect(),
+            )
+        })
     }
 
     /// Returns every problem with the document (empty when valid).
@@ -155,6 +203,8 @@ pub struct Loaded {
     pub policy: DeadlinePolicy,
     /// Version of the stored policy; 0 while the default is in force.
     pub policy_version: i64,
+    /// The stored working calendar, if one was put.
+    pub calendar: Option<WorkingCalendar>,
 }
 
 /// Loads routing rules and deadline policy, with defaults for what was never put.
@@ -166,11 +216,21 @@ pub async fn load_all(store: &dyn Store) -> Result<Loaded, ApiError> {
         .await?
         .map(|(r, _)| r);
     let policy = load::<DeadlinePolicy>(store, DEADLINE_POLICY).await?;
-    let (policy, policy_version) = policy.unwrap_or_else(|| (DeadlinePolicy::default(), 0));
+    let (mut policy, policy_version) = policy.unwrap_or_else(|| (DeadlinePolicy::default(), 0));
+    // The setting's version is the policy's: every ticket taken in records it.
+    policy.version = policy_version;
+    let calendar = match load::<CalendarSpec>(store, CALENDAR).await? {
+        Some((spec, _)) => Some(
+            WorkingCalendar::from_spec(&spec)
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored calendar: {e}")))?,
+        ),
+        None => None,
+    };
     Ok(Loaded {
         rules: rules.unwrap_or_default(),
         policy,
         policy_version,
+        calendar,
     })
 }
 
@@ -179,12 +239,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_default_calendar_is_valid() {
+    fn the_default_calendar_round_trips_through_its_document() {
+        let china = WorkingCalendar::china_default();
+        let doc = CalendarDoc::of(&china);
+        assert!(doc.violations().is_empty());
         assert!(
-            CalendarDoc::default_for("Asia/Shanghai")
-                .violations()
-                .is_empty()
+            doc.days.len() > 20,
+            "the shipped holidays travel with the document"
         );
+        assert_eq!(doc.to_calendar().unwrap().to_spec(), china.to_spec());
     }
 
     #[test]

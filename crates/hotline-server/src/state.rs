@@ -5,7 +5,7 @@
 use std::sync::{Arc, RwLock};
 
 use hotline_core::{
-    Action, Actor, AlwaysOpen, Calendar, Command, Context, DeadlinePolicy, DepartmentId, Directory,
+    Action, Actor, Calendar, Command, Context, DeadlinePolicy, DepartmentId, Directory,
     DomainError, Role, RoutingRule, Taxonomy, Ticket, TicketId,
 };
 use hotline_proto::v1 as pb;
@@ -31,6 +31,8 @@ pub struct Snapshot {
     pub policy: DeadlinePolicy,
     /// Version of the stored policy; 0 while the default is in force.
     pub policy_version: i64,
+    /// Working-time arithmetic for deadlines: the stored calendar, or the default.
+    pub calendar: Arc<dyn Calendar>,
 }
 
 /// One committed event and the ticket after the command that wrote it, for watchers.
@@ -86,9 +88,8 @@ pub struct Shared {
     pub bus: broadcast::Sender<Notice>,
     /// Flips to true when the server shuts down; watch streams end on it.
     pub shutdown: watch::Sender<bool>,
-    /// Working-time arithmetic for deadlines. `AlwaysOpen` until the working
-    /// calendar lands (a later issue); this is the seam it plugs into.
-    pub calendar: Arc<dyn Calendar>,
+    /// The calendar in force until an administrator puts one.
+    default_calendar: Arc<dyn Calendar>,
     /// The category tree.
     taxonomy: Taxonomy,
     /// Center code, first part of ticket numbers.
@@ -112,9 +113,10 @@ impl Shared {
         time_zone: TimeZone,
         time_zone_name: String,
         auto_dispatch_threshold: f64,
+        default_calendar: Arc<dyn Calendar>,
     ) -> Result<Shared, ApiError> {
         let taxonomy = Taxonomy::builtin();
-        let snapshot = load_snapshot(store.as_ref(), &taxonomy).await?;
+        let snapshot = load_snapshot(store.as_ref(), &taxonomy, &default_calendar).await?;
         let (bus, _) = broadcast::channel(BUS_CAPACITY);
         let (shutdown, _) = watch::channel(false);
         Ok(Shared {
@@ -124,7 +126,7 @@ impl Shared {
             keys: KeyCache::default(),
             bus,
             shutdown,
-            calendar: Arc::new(AlwaysOpen),
+            default_calendar,
             taxonomy,
             center,
             time_zone,
@@ -146,7 +148,8 @@ impl Shared {
     /// # Errors
     /// Store errors, or stored settings that do not parse.
     pub async fn reload(&self) -> Result<(), ApiError> {
-        let fresh = load_snapshot(self.store.as_ref(), &self.taxonomy).await?;
+        let fresh =
+            load_snapshot(self.store.as_ref(), &self.taxonomy, &self.default_calendar).await?;
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
         Ok(())
     }
@@ -162,7 +165,7 @@ impl Shared {
             now,
             actor,
             policy: &snapshot.policy,
-            calendar: self.calendar.as_ref(),
+            calendar: snapshot.calendar.as_ref(),
             directory: &snapshot.directory,
         }
     }
@@ -374,7 +377,11 @@ fn refusal(action: Action, ticket: &Ticket, principal: &Principal, error: Domain
     }
 }
 
-async fn load_snapshot(store: &dyn Store, taxonomy: &Taxonomy) -> Result<Snapshot, ApiError> {
+async fn load_snapshot(
+    store: &dyn Store,
+    taxonomy: &Taxonomy,
+    default_calendar: &Arc<dyn Calendar>,
+) -> Result<Snapshot, ApiError> {
     let departments = store.list_departments().await?;
     let loaded = settings::load_all(store).await?;
     Ok(Snapshot {
@@ -382,5 +389,9 @@ async fn load_snapshot(store: &dyn Store, taxonomy: &Taxonomy) -> Result<Snapsho
         rules: loaded.rules,
         policy: loaded.policy,
         policy_version: loaded.policy_version,
+        calendar: match loaded.calendar {
+            Some(calendar) => Arc::new(calendar),
+            None => default_calendar.clone(),
+        },
     })
 }

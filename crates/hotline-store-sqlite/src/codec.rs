@@ -2,7 +2,7 @@
 //! integer nanoseconds, documents as JSON, enums as their text codes, and the opaque
 //! page tokens of the listings.
 
-use hotline_core::{DomainError, Event, Ticket, TicketId};
+use hotline_core::{Calendar, DomainError, Event, Ticket, TicketId};
 use hotline_store::{StoreError, StoredEvent};
 use jiff::Timestamp;
 
@@ -67,12 +67,15 @@ pub(crate) struct TicketColumns {
     pub updated_at: i64,
     pub deadline_kind: Option<&'static str>,
     pub deadline_at: Option<i64>,
+    pub warning_level: &'static str,
+    pub next_check_at: Option<i64>,
     pub projection: String,
 }
 
 impl TicketColumns {
-    /// Derives the columns from a ticket; the deadline is its running deadline.
-    pub(crate) fn of(ticket: &Ticket) -> Result<Self, StoreError> {
+    /// Derives the columns from a ticket: the deadline is its running deadline, the
+    /// next check comes from the sweep rules on `calendar`.
+    pub(crate) fn of(ticket: &Ticket, calendar: &dyn Calendar) -> Result<Self, StoreError> {
         let deadline = ticket.running_deadline();
         Ok(Self {
             id: ticket.id.to_string(),
@@ -90,6 +93,8 @@ impl TicketColumns {
             updated_at: nanos(ticket.updated_at),
             deadline_kind: deadline.map(|(kind, _)| kind.as_str()),
             deadline_at: deadline.map(|(_, at)| nanos(at)),
+            warning_level: ticket.warning_level.as_str(),
+            next_check_at: ticket.next_check_at(calendar).map(nanos),
             projection: to_json(ticket, "ticket projection")?,
         })
     }

@@ -25,12 +25,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hotline_core::{
-    Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, Role, Ticket,
-    TicketId,
+    Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, Role,
+    Ticket, TicketId, WarningLevel,
 };
 use hotline_store::{
-    ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, Page, PageRequest,
-    Setting, Store, StoreError, StoreResult, StoredEvent, TicketFilter,
+    ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, MAX_SWEEP_BATCH,
+    Page, PageRequest, Setting, Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch,
+    TicketFilter,
 };
 use jiff::Timestamp;
 use sqlx::migrate::Migrator;
@@ -59,6 +60,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest idempotency key accepted, in bytes.
 const MAX_REQUEST_ID_BYTES: usize = 128;
+/// How long the sweeper leaves a due row it cannot read before trying again.
+const PUT_OFF: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
 
 /// The SQLite store. Cloning shares the pools.
 #[derive(Debug, Clone)]
@@ -180,13 +183,17 @@ fn ticket_not_found(id: TicketId) -> StoreError {
 }
 
 /// Inserts a new ticket row.
-async fn insert_ticket(tx: &mut Transaction<'static, Sqlite>, ticket: &Ticket) -> StoreResult<()> {
-    let c = TicketColumns::of(ticket)?;
+async fn insert_ticket(
+    tx: &mut Transaction<'static, Sqlite>,
+    ticket: &Ticket,
+    calendar: &dyn Calendar,
+) -> StoreResult<()> {
+    let c = TicketColumns::of(ticket, calendar)?;
     let outcome = sqlx::query(
         "insert into tickets (id, number, status, version, lead_department_id, region_code, \
          category_path, phone, address, title, body, created_at, updated_at, deadline_kind, \
-         deadline_at, projection) \
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         deadline_at, warning_level, next_check_at, projection) \
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(c.id)
     .bind(c.number)
@@ -203,6 +210,8 @@ async fn insert_ticket(tx: &mut Transaction<'static, Sqlite>, ticket: &Ticket) -
     .bind(c.updated_at)
     .bind(c.deadline_kind)
     .bind(c.deadline_at)
+    .bind(c.warning_level)
+    .bind(c.next_check_at)
     .bind(c.projection)
     .execute(&mut **tx)
     .await;
@@ -227,12 +236,14 @@ async fn update_ticket(
     tx: &mut Transaction<'static, Sqlite>,
     ticket: &Ticket,
     previous_version: u64,
+    calendar: &dyn Calendar,
 ) -> StoreResult<bool> {
-    let c = TicketColumns::of(ticket)?;
+    let c = TicketColumns::of(ticket, calendar)?;
     let done = sqlx::query(
         "update tickets set status = ?, version = ?, lead_department_id = ?, region_code = ?, \
          category_path = ?, phone = ?, address = ?, title = ?, body = ?, updated_at = ?, \
-         deadline_kind = ?, deadline_at = ?, projection = ? \
+         deadline_kind = ?, deadline_at = ?, warning_level = ?, next_check_at = ?, \
+         projection = ? \
          where id = ? and version = ?",
     )
     .bind(c.status)
@@ -247,6 +258,8 @@ async fn update_ticket(
     .bind(c.updated_at)
     .bind(c.deadline_kind)
     .bind(c.deadline_at)
+    .bind(c.warning_level)
+    .bind(c.next_check_at)
     .bind(c.projection)
     .bind(c.id)
     .bind(int(previous_version, "ticket version")?)
@@ -254,6 +267,26 @@ async fn update_ticket(
     .await
     .map_err(db("updating a ticket"))?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Sets a ticket's next check (`None`: no timer) without touching its projection.
+async fn reschedule(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: &str,
+    next_check_at: Option<i64>,
+) -> StoreResult<()> {
+    sqlx::query("update tickets set next_check_at = ? where id = ?")
+        .bind(next_check_at)
+        .bind(id.to_owned())
+        .execute(&mut **tx)
+        .await
+        .map_err(db("rescheduling a ticket"))?;
+    Ok(())
+}
+
+/// Caps a sweep batch: at least one ticket, at most [`MAX_SWEEP_BATCH`].
+fn sweep_limit(limit: u32) -> u32 {
+    limit.clamp(1, MAX_SWEEP_BATCH)
 }
 
 /// Appends events and returns them with their global ids.
@@ -439,7 +472,7 @@ impl Store for SqliteStore {
                 return Err(StoreError::Rejected(refusal));
             }
         };
-        insert_ticket(&mut tx, &decision.ticket).await?;
+        insert_ticket(&mut tx, &decision.ticket, ctx.calendar).await?;
         let events = insert_events(&mut tx, decision.events).await?;
         write_assignments(&mut tx, &decision.ticket).await?;
         if let Some(request_id) = request.request_id {
@@ -512,7 +545,7 @@ impl Store for SqliteStore {
             }
         };
         let events = insert_events(&mut tx, decision.events).await?;
-        if !update_ticket(&mut tx, &decision.ticket, ticket.version).await? {
+        if !update_ticket(&mut tx, &decision.ticket, ticket.version, ctx.calendar).await? {
             // Unreachable while every writer goes through `begin immediate` on this pool;
             // kept so a future writer that does not cannot silently overwrite a newer version.
             rollback(tx).await;
@@ -642,9 +675,20 @@ impl Store for SqliteStore {
             sql.push(" and t.deadline_kind = ").bind(kind.as_str());
         }
         if let Some(departments) = &query.departments {
+            sql.push(
+                " and exists (select 1 from assignments a where a.ticket_id = t.id \
+                 and a.role in ('LEAD', 'DELEGATE') and a.status not in ('RETURNED', 'CANCELLED')",
+            );
+            sql.and_in("a.department_id", departments.iter().map(|d| d.as_str()));
+            sql.push(")");
+        }
+        if let Some(min_level) = query.min_level {
             sql.and_in(
-                "t.lead_department_id",
-                departments.iter().map(|d| d.as_str()),
+                "t.warning_level",
+                WarningLevel::ALL
+                    .iter()
+                    .filter(|level| **level >= min_level)
+                    .map(|level| level.as_str()),
             );
         }
         if let Some(prefix) = query.region_prefix.as_deref().filter(|p| !p.is_empty()) {
@@ -687,6 +731,91 @@ impl Store for SqliteStore {
             items.push((DeadlineItem { ticket, kind, due }, cursor));
         }
         Ok(into_page(items, size as usize, Listing::Deadlines))
+    }
+
+    #[tracing::instrument(skip_all, fields(limit = limit))]
+    async fn due_for_sweep(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<SweepDue>> {
+        let rows = sqlx::query(
+            "select id, next_check_at from tickets \
+             where next_check_at is not null and next_check_at <= ? \
+             order by next_check_at, id limit ?",
+        )
+        .bind(nanos(now))
+        .bind(i64::from(sweep_limit(limit)))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db("listing due tickets"))?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id").map_err(db("listing due tickets"))?;
+                let at: i64 = row
+                    .try_get("next_check_at")
+                    .map_err(db("listing due tickets"))?;
+                Ok(SweepDue {
+                    id: id
+                        .parse()
+                        .map_err(|e| corrupt(format_args!("ticket id {id:?}: {e}")))?,
+                    next_check_at: from_nanos(at)?,
+                })
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(limit = limit, swept = tracing::field::Empty))]
+    async fn sweep_due(&self, ctx: &Context<'_>, limit: u32) -> StoreResult<SweptBatch> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "select id, projection from tickets \
+             where next_check_at is not null and next_check_at <= ? \
+             order by next_check_at, id limit ?",
+        )
+        .bind(nanos(ctx.now))
+        .bind(i64::from(sweep_limit(limit)))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("taking due tickets"))?;
+        let mut batch = SweptBatch::default();
+        for row in &rows {
+            let id: String = row.try_get("id").map_err(db("taking due tickets"))?;
+            let json: String = row
+                .try_get("projection")
+                .map_err(db("taking due tickets"))?;
+            batch.swept += 1;
+            let ticket = match ticket_from_json(&json) {
+                Ok(ticket) => ticket,
+                Err(error) => {
+                    tracing::error!(ticket_id = %id, error = %error, "due ticket unreadable, put off");
+                    let later = ctx.now.saturating_add(PUT_OFF).unwrap_or(Timestamp::MAX);
+                    reschedule(&mut tx, &id, Some(nanos(later))).await?;
+                    continue;
+                }
+            };
+            let Some(decision) = ticket.sweep(ctx) else {
+                // Nothing changes yet: the timer moves to the next threshold (always
+                // after now, so a batch loop ends even should a rule misjudge it).
+                let next = ticket
+                    .next_check_at(ctx.calendar)
+                    .map(|at| nanos(at).max(nanos(ctx.now).saturating_add(1)));
+                reschedule(&mut tx, &id, next).await?;
+                continue;
+            };
+            let events = insert_events(&mut tx, decision.events).await?;
+            if !update_ticket(&mut tx, &decision.ticket, ticket.version, ctx.calendar).await? {
+                // Unreachable: the row was read in this write transaction.
+                rollback(tx).await;
+                return Err(StoreError::Internal(anyhow::anyhow!(
+                    "ticket {id} changed under the sweeper"
+                )));
+            }
+            write_assignments(&mut tx, &decision.ticket).await?;
+            batch.applied.push(Applied {
+                ticket: decision.ticket,
+                events,
+            });
+        }
+        commit(tx).await?;
+        tracing::Span::current().record("swept", batch.swept);
+        Ok(batch)
     }
 
     #[tracing::instrument(skip_all, fields(after_id = after_id, limit = limit))]

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use hotline_core::{DeadlinePolicy, DomainError, PolicyEntry, Window};
+use hotline_core::{
+    DeadlinePolicy, DispatchTarget, DomainError, PolicyEntry, WarningLevel, Window, create_ticket,
+};
 use hotline_store::conformance::{self, World, appeal, create_request, operator, t0};
 use hotline_store::{DeadlineQuery, PageRequest, Store, StoreError, TicketFilter};
 use hotline_store_sqlite::{SqliteStore, migrate};
@@ -33,7 +35,7 @@ async fn open_creates_a_wal_file_with_the_schema_applied() {
             .fetch_all(&mut conn)
             .await
             .expect("migrations table");
-    assert_eq!(applied, [1]);
+    assert_eq!(applied, [1, 2]);
     conn.close().await.expect("close raw");
     store.close().await;
 }
@@ -216,5 +218,173 @@ async fn deadlines_at_the_end_of_time_are_stored_and_listed() {
         .await
         .expect("list");
     assert!(listed.items.is_empty());
+    store.close().await;
+}
+
+/// The first migration alone, as a database written before the sweeper had columns.
+const FIRST_MIGRATION: &str = include_str!("../../../migrations/sqlite/0001_init.sql");
+
+#[tokio::test]
+async fn upgrading_gives_old_tickets_a_timer_and_their_light() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("hotline.db");
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old).expect("dir");
+    std::fs::write(old.join("0001_init.sql"), FIRST_MIGRATION).expect("write");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut conn = SqliteConnection::connect(&url).await.expect("connect");
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .expect("old migrator")
+        .run(&mut conn)
+        .await
+        .expect("old schema");
+
+    // A ticket as the old server wrote it: dispatched, its light already yellow.
+    let world = World::new();
+    let operator = operator();
+    let system = conformance::system();
+    let mut new = appeal("路灯不亮");
+    new.auto_dispatch = Some(DispatchTarget {
+        lead_department_id: conformance::ENV_BUREAU.into(),
+        co_department_ids: vec![],
+    });
+    let id = conformance::new_id();
+    let created =
+        create_ticket(id, "SZ-20260302-000001", new, &world.ctx(&operator, t0())).expect("created");
+    let swept_at = t0() + conformance::hours(20);
+    let ticket = created
+        .ticket
+        .sweep(&world.ctx(&system, swept_at))
+        .expect("yellow")
+        .ticket;
+    assert_eq!(ticket.warning_level, WarningLevel::Warning);
+    let nanos = |at: jiff::Timestamp| i64::try_from(at.as_nanosecond()).expect("in range");
+    sqlx::query(
+        "insert into tickets (id, number, status, version, lead_department_id, region_code, \
+         category_path, phone, address, title, body, created_at, updated_at, deadline_kind, \
+         deadline_at, projection) values (?, ?, 'DISPATCHED', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
+         'SIGN', ?, ?)",
+    )
+    .bind(id.to_string())
+    .bind(ticket.number.clone())
+    .bind(i64::try_from(ticket.version).expect("small"))
+    .bind(conformance::ENV_BUREAU)
+    .bind(ticket.region_code.clone())
+    .bind(ticket.category.as_ref().map(|c| c.path.clone()))
+    .bind(ticket.citizen.phone.clone())
+    .bind(ticket.address.clone())
+    .bind(ticket.title.clone())
+    .bind(ticket.body.clone())
+    .bind(nanos(ticket.created_at))
+    .bind(nanos(ticket.updated_at))
+    .bind(nanos(ticket.sign_due.expect("sign due")))
+    .bind(serde_json::to_string(&ticket).expect("json"))
+    .execute(&mut conn)
+    .await
+    .expect("old row");
+    conn.close().await.expect("close raw");
+
+    let store = SqliteStore::open(&path).await.expect("open upgrades");
+    assert_eq!(
+        store
+            .due_for_sweep(t0() + conformance::days(365), 10)
+            .await
+            .expect("due")
+            .iter()
+            .map(|d| (d.id, d.next_check_at))
+            .collect::<Vec<_>>(),
+        [(id, swept_at)],
+        "due at once: its first sweep computes its real timer"
+    );
+    let yellow = DeadlineQuery {
+        min_level: Some(WarningLevel::Warning),
+        ..DeadlineQuery::default()
+    };
+    let listed = store
+        .list_deadlines(&yellow, &PageRequest::default())
+        .await
+        .expect("list");
+    assert_eq!(
+        listed.items.len(),
+        1,
+        "the light was read from the projection"
+    );
+    let batch = store
+        .sweep_due(&world.ctx(&system, swept_at), 10)
+        .await
+        .expect("sweep");
+    assert_eq!((batch.swept, batch.applied.len()), (1, 0));
+    assert_eq!(
+        store
+            .due_for_sweep(t0() + conformance::days(365), 10)
+            .await
+            .expect("due")
+            .iter()
+            .map(|d| d.next_check_at)
+            .collect::<Vec<_>>(),
+        [ticket.sign_due.expect("due") + jiff::SignedDuration::from_nanos(1)]
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn an_unreadable_due_row_is_put_off_and_holds_up_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("hotline.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    let world = World::new();
+    let operator = operator();
+    let mut ids = Vec::new();
+    for title in ["路灯不亮", "井盖缺失"] {
+        let request = create_request(appeal(title), t0(), None);
+        ids.push(request.id);
+        store
+            .create_ticket(request, &world.ctx(&operator, t0()))
+            .await
+            .expect("create");
+        store
+            .apply(
+                *ids.last().expect("id"),
+                None,
+                conformance::dispatch(conformance::ENV_BUREAU, &[]),
+                &world.ctx(&operator, t0()),
+            )
+            .await
+            .expect("dispatch");
+    }
+    let mut conn = raw(&path).await;
+    sqlx::query("update tickets set projection = '{not json' where id = ?")
+        .bind(ids[0].to_string())
+        .execute(&mut conn)
+        .await
+        .expect("corrupt one row");
+    conn.close().await.expect("close raw");
+
+    let system = conformance::system();
+    let now = t0() + conformance::hours(20);
+    let batch = store
+        .sweep_due(&world.ctx(&system, now), 10)
+        .await
+        .expect("the batch goes through");
+    assert_eq!(batch.swept, 2);
+    assert_eq!(
+        batch
+            .applied
+            .iter()
+            .map(|a| a.ticket.id)
+            .collect::<Vec<_>>(),
+        [ids[1]]
+    );
+    let due = store
+        .due_for_sweep(now + conformance::hours(2), 10)
+        .await
+        .expect("due");
+    assert_eq!(
+        due.iter()
+            .map(|d| (d.id, d.next_check_at))
+            .collect::<Vec<_>>(),
+        [(ids[0], now + conformance::hours(1))]
+    );
     store.close().await;
 }

@@ -31,15 +31,15 @@ use std::sync::Arc;
 use hotline_core::{
     Action, Actor, AlwaysOpen, AppealType, AssignmentRole, AssignmentStatus, Category, Channel,
     Citizen, CloseReason, Command, Context, DeadlineKind, DeadlinePolicy, Department, DepartmentId,
-    Directory, DomainError, GeoPoint, Limit, NewTicket, Priority, ReplyResult, Role, Satisfaction,
-    Taxonomy, Ticket, TicketId, TicketStatus,
+    Directory, DomainError, EventKind, GeoPoint, Limit, NewTicket, Priority, ReplyResult, Role,
+    Satisfaction, Taxonomy, Ticket, TicketId, TicketStatus, WarningLevel,
 };
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 
 use crate::{
     ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, PageRequest, Store,
-    StoreError, StoreResult, StoredEvent, TicketFilter,
+    StoreError, StoreResult, StoredEvent, SweptBatch, TicketFilter,
 };
 
 /// Instantiates the conformance suite for one backend; see the [module docs](self).
@@ -87,6 +87,9 @@ macro_rules! __conformance_suite {
                 events_after_resumes_from_any_id,
                 reference_data_settings_and_api_keys,
                 reopened_store_keeps_everything,
+                sweeper_takes_due_tickets_and_lights_each_level_once,
+                sweeper_closes_replied_tickets_nobody_calls_back,
+                deadline_listing_filters_by_level_and_follows_delegation,
             );
         }
     };
@@ -561,6 +564,36 @@ impl<S: Store> Fixture<S> {
             }
         }
         panic!("list_tickets never returned a last page");
+    }
+
+    /// Runs one sweep batch as the system at `now`; panics on a store error.
+    pub async fn sweep(&self, now: Timestamp, limit: u32) -> SweptBatch {
+        let actor = system();
+        match self
+            .store
+            .sweep_due(&self.world.ctx(&actor, now), limit)
+            .await
+        {
+            Ok(batch) => {
+                for applied in &batch.applied {
+                    assert_eq!(
+                        applied.ticket,
+                        self.get(applied.ticket.id).await,
+                        "a swept ticket differs from the stored one"
+                    );
+                }
+                batch
+            }
+            Err(error) => panic!("sweep_due: {error}"),
+        }
+    }
+
+    /// Lists the sweeper's due work at `now`: (ticket, next check), earliest first.
+    pub async fn due(&self, now: Timestamp) -> Vec<(TicketId, Timestamp)> {
+        match self.store.due_for_sweep(now, 1000).await {
+            Ok(due) => due.iter().map(|d| (d.id, d.next_check_at)).collect(),
+            Err(error) => panic!("due_for_sweep: {error}"),
+        }
     }
 
     /// Lists every deadline matching `query` with pages of `size`.
@@ -1052,11 +1085,15 @@ pub async fn returns_are_decided_and_limited_by_policy<B: Backend>(backend: &B) 
     );
     assert_eq!(fx.get(b.id).await, t);
 
-    // The limit is the policy's: under a policy allowing three, the same request is accepted.
-    let mut generous = DeadlinePolicy::default();
+    // The limit is the ticket's own, resolved at intake: a later policy allowing three
+    // does not lift it, while a ticket taken in under that policy gets three.
+    let mut generous = DeadlinePolicy {
+        version: 2,
+        ..DeadlinePolicy::default()
+    };
     generous.limits.max_returns = max + 1;
     let world = World::with_policy(generous);
-    let applied = fx
+    let still = fx
         .store
         .apply(
             b.id,
@@ -1065,10 +1102,34 @@ pub async fn returns_are_decided_and_limited_by_policy<B: Backend>(backend: &B) 
             &world.ctx(&env, now + mins(8)),
         )
         .await;
-    match applied {
-        Ok(applied) => assert_eq!(applied.ticket.return_count, 3),
-        Err(error) => panic!("return under a larger limit: {error}"),
+    assert_eq!(
+        refusal(still),
+        DomainError::LimitExceeded {
+            limit: Limit::Returns,
+            max
+        }
+    );
+    let request = create_request(appeal("违章搭建"), now, None);
+    let c = match fx
+        .store
+        .create_ticket(request, &world.ctx(&operator(), now + mins(9)))
+        .await
+    {
+        Ok(created) => created.ticket,
+        Err(error) => panic!("create under the generous policy: {error}"),
+    };
+    assert_eq!(
+        (c.policy.version, c.policy.limits.max_returns),
+        (2, max + 1)
+    );
+    fx.dispatch(c.id, now + mins(10), ENV_BUREAU, &[]).await;
+    for minute in [11, 13] {
+        fx.ok(c.id, &env, now + mins(minute), give_back()).await;
+        fx.ok(c.id, &supervisor(), now + mins(minute + 1), reject())
+            .await;
     }
+    let t = fx.ok(c.id, &env, now + mins(15), give_back()).await;
+    assert_eq!(t.return_count, 3);
     assert_projection_matches_events(fx.store.as_ref()).await;
 }
 
@@ -2142,5 +2203,253 @@ pub async fn reopened_store_keeps_everything<B: Backend>(backend: &B) {
         signed.version + 1,
         "versions continue after reopening"
     );
+    assert_projection_matches_events(fx.store.as_ref()).await;
+}
+
+/// Returns the (kind, level) of each warning change among a sweep's events.
+pub fn lights(applied: &Applied) -> Vec<(DeadlineKind, WarningLevel)> {
+    applied
+        .events
+        .iter()
+        .filter_map(|e| match e.event.kind {
+            EventKind::WarningChanged { kind, level } => Some((kind, level)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sweeper: only tickets whose next check has come are taken; each warning level is
+/// recorded once and in order, all missed levels in one command after a pause; a
+/// second sweep at the same instant finds nothing; the timer follows the ticket
+/// (none while awaiting dispatch or suspended, moved on resume).
+pub async fn sweeper_takes_due_tickets_and_lights_each_level_once<B: Backend>(backend: &B) {
+    let fx = Fixture::open(backend).await;
+    let now = t0();
+    let pending = fx.create(appeal("待派单"), now).await.id;
+    // A normal request: 24 h to sign (yellow after 19 h 12 min), 120 h to reply.
+    let a = fx.create(appeal("路灯不亮"), now).await.id;
+    fx.dispatch(a, now, ENV_BUREAU, &[]).await;
+    let b = fx.create(appeal("井盖缺失"), now).await.id;
+    fx.dispatch(b, now + mins(1), WATER_BUREAU, &[]).await;
+
+    assert!(fx.due(now + hours(19)).await.is_empty());
+    assert_eq!(
+        fx.due(now + hours(20)).await,
+        [
+            (a, now + hours(19) + mins(12)),
+            (b, now + hours(19) + mins(13))
+        ]
+    );
+    let batch = fx.sweep(now + hours(20), 100).await;
+    assert_eq!(batch.swept, 2);
+    let swept: Vec<_> = batch
+        .applied
+        .iter()
+        .map(|x| (x.ticket.id, lights(x)))
+        .collect();
+    let yellow = vec![(DeadlineKind::Sign, WarningLevel::Warning)];
+    assert_eq!(swept, [(a, yellow.clone()), (b, yellow)]);
+    assert!(
+        batch
+            .applied
+            .iter()
+            .flat_map(|x| &x.events)
+            .all(|e| e.event.actor.role == Role::System)
+    );
+    let again = fx.sweep(now + hours(20), 100).await;
+    assert_eq!(
+        (again.swept, again.applied.len()),
+        (0, 0),
+        "a second sweep at the same instant finds nothing"
+    );
+
+    // Signing puts the light out; the reply window's yellow comes at 96 h.
+    let t = fx.sign(b, now + hours(21), WATER_BUREAU).await;
+    assert_eq!(t.warning_level, WarningLevel::None);
+    // A sweeper that was down three days records both missed levels of a at once.
+    let batch = fx.sweep(now + days(3), 100).await;
+    assert_eq!(batch.swept, 1);
+    assert_eq!(batch.applied[0].ticket.id, a);
+    assert_eq!(
+        lights(&batch.applied[0]),
+        [
+            (DeadlineKind::Sign, WarningLevel::Overdue),
+            (DeadlineKind::Sign, WarningLevel::SeriouslyOverdue)
+        ]
+    );
+    let versions: BTreeSet<u64> = batch.applied[0]
+        .events
+        .iter()
+        .map(|e| e.event.version)
+        .collect();
+    assert_eq!(versions.len(), 1, "one command");
+    let light_changes = fx
+        .timeline(a)
+        .await
+        .iter()
+        .filter(|e| e.event.kind.action() == "WARNING_CHANGED")
+        .count();
+    assert_eq!(light_changes, 3);
+    let far = now + days(365);
+    assert_eq!(
+        fx.due(far).await,
+        [(b, now + mins(1) + hours(96))],
+        "a has no light left to turn on; the pending ticket never had a timer"
+    );
+    assert!(fx.due(far).await.iter().all(|(id, _)| *id != pending));
+
+    // Suspended: no timer. Resumed after a day: the threshold moved by that day.
+    let suspend = Command::RequestSuspension {
+        reason: "等待材料".to_owned(),
+        resume_by: None,
+    };
+    fx.ok(b, &department(WATER_BUREAU), now + days(3), suspend)
+        .await;
+    let approve = Command::DecideSuspension {
+        approve: true,
+        note: String::new(),
+    };
+    fx.ok(b, &supervisor(), now + days(3), approve).await;
+    assert!(fx.due(far).await.is_empty());
+    assert_eq!(fx.sweep(now + days(30), 100).await.swept, 0);
+    let resume = Command::Resume {
+        note: String::new(),
+    };
+    fx.ok(b, &supervisor(), now + days(4), resume).await;
+    assert_eq!(fx.due(far).await, [(b, now + mins(1) + hours(120))]);
+    assert_projection_matches_events(fx.store.as_ref()).await;
+}
+
+/// A replied ticket closes by itself at once when its citizen wants no callback, and at
+/// `callback_due` otherwise; a batch takes the earliest due tickets first.
+pub async fn sweeper_closes_replied_tickets_nobody_calls_back<B: Backend>(backend: &B) {
+    let fx = Fixture::open(backend).await;
+    let now = t0();
+    let mut quiet = appeal("不需要回访");
+    quiet.citizen.wants_callback = false;
+    let c1 = fx.create(quiet, now).await.id;
+    let c2 = fx.create(appeal("需要回访"), now).await.id;
+    for (id, replied_at) in [(c1, now + hours(1)), (c2, now + hours(2))] {
+        fx.dispatch(id, now, ENV_BUREAU, &[]).await;
+        fx.sign(id, now + mins(5), ENV_BUREAU).await;
+        fx.reply(id, replied_at, ENV_BUREAU).await;
+    }
+    assert_eq!(fx.due(now + hours(3)).await, [(c1, now + hours(1))]);
+    let batch = fx.sweep(now + hours(3), 100).await;
+    assert_eq!(batch.applied.len(), 1);
+    let closed = &batch.applied[0];
+    assert_eq!(closed.ticket.id, c1);
+    assert_eq!(actions(&closed.events), ["CLOSED"]);
+    assert_eq!(closed.ticket.close_reason, Some(CloseReason::NoCallback));
+
+    // c2: yellow at 80 % of its 48 h callback window, closed at its end.
+    let batch = fx.sweep(now + hours(2 + 39), 100).await;
+    assert_eq!(
+        lights(&batch.applied[0]),
+        [(DeadlineKind::Callback, WarningLevel::Warning)]
+    );
+    assert_eq!(fx.due(now + days(30)).await, [(c2, now + hours(50))]);
+    let batch = fx.sweep(now + hours(50), 100).await;
+    assert_eq!(actions(&batch.applied[0].events), ["CLOSED"]);
+    assert_eq!(fx.get(c2).await.status, TicketStatus::Closed);
+    assert!(fx.due(now + days(30)).await.is_empty());
+
+    // Five tickets due one minute apart: batches of two take the earliest first.
+    let mut due = Vec::new();
+    for i in 0..5 {
+        let id = fx.create(appeal("批量"), now).await.id;
+        fx.dispatch(id, now + mins(i), HOUSING_BUREAU, &[]).await;
+        due.push(id);
+    }
+    let later = now + hours(20);
+    let mut taken = Vec::new();
+    for expected in [2, 2, 1, 0] {
+        let batch = fx.sweep(later, 2).await;
+        assert_eq!(batch.swept, expected);
+        taken.extend(batch.applied.iter().map(|x| x.ticket.id));
+    }
+    assert_eq!(taken, due);
+    assert_projection_matches_events(fx.store.as_ref()).await;
+}
+
+/// Overdue listings filter by warning level (as the sweeper set it), and by department
+/// across delegation: the delegate sees the deadline passed down to it, a co-handler
+/// does not, a department that gave its ticket back no longer does.
+pub async fn deadline_listing_filters_by_level_and_follows_delegation<B: Backend>(backend: &B) {
+    let fx = Fixture::open(backend).await;
+    let now = t0();
+    let x = fx.create(appeal("占道经营"), now).await.id;
+    fx.dispatch(x, now, CITY_BUREAU, &[ENV_BUREAU]).await;
+    fx.sign(x, now + mins(10), CITY_BUREAU).await;
+    let delegate = Command::Delegate {
+        to_department_id: STREET_A.into(),
+        note: String::new(),
+    };
+    fx.ok(x, &department(CITY_BUREAU), now + mins(20), delegate)
+        .await;
+    let y = fx.create(appeal("停水"), now).await.id;
+    fx.dispatch(y, now, WATER_BUREAU, &[]).await;
+    let z = fx.create(appeal("退回的件"), now).await.id;
+    fx.dispatch(z, now, HOUSING_BUREAU, &[]).await;
+    let give_back = Command::Return {
+        reason: "不属于本部门".to_owned(),
+    };
+    fx.ok(z, &department(HOUSING_BUREAU), now + mins(5), give_back)
+        .await;
+    let approve = Command::DecideReturn {
+        approve: true,
+        note: String::new(),
+    };
+    fx.ok(z, &operator(), now + mins(6), approve).await;
+    fx.dispatch(z, now + mins(7), STREET_B, &[]).await;
+
+    // y and z: red after 24 h, seriously after 48 h; x: reply yellow at 96 h.
+    fx.sweep(now + hours(30), 100).await;
+    let listed = async |query: DeadlineQuery| -> Vec<TicketId> {
+        fx.deadlines_all(&query, 2)
+            .await
+            .iter()
+            .map(|i| i.ticket.id)
+            .collect()
+    };
+    let at_least = |level| DeadlineQuery {
+        min_level: Some(level),
+        ..DeadlineQuery::default()
+    };
+    assert_eq!(listed(at_least(WarningLevel::Warning)).await, [y, z]);
+    assert_eq!(listed(at_least(WarningLevel::Overdue)).await, [y, z]);
+    assert!(
+        listed(at_least(WarningLevel::SeriouslyOverdue))
+            .await
+            .is_empty()
+    );
+    assert_eq!(listed(at_least(WarningLevel::None)).await, [y, z, x]);
+    fx.sweep(now + hours(100), 100).await;
+    assert_eq!(listed(at_least(WarningLevel::Warning)).await, [y, z, x]);
+    assert_eq!(
+        listed(at_least(WarningLevel::SeriouslyOverdue)).await,
+        [y, z]
+    );
+
+    let of = |ids: &[&str]| DeadlineQuery {
+        departments: Some(ids.iter().map(|d| DepartmentId::from(*d)).collect()),
+        ..DeadlineQuery::default()
+    };
+    assert_eq!(listed(of(&[STREET_A])).await, [x], "the delegate sees it");
+    assert_eq!(listed(of(&[CITY_BUREAU])).await, [x], "so does its parent");
+    assert!(
+        listed(of(&[ENV_BUREAU])).await.is_empty(),
+        "the co-handler does not"
+    );
+    assert!(
+        listed(of(&[HOUSING_BUREAU])).await.is_empty(),
+        "nor a department that gave its ticket back"
+    );
+    assert_eq!(listed(of(&[WATER_BUREAU, STREET_B])).await, [y, z]);
+    let street_red = DeadlineQuery {
+        min_level: Some(WarningLevel::Overdue),
+        ..of(&[STREET_A])
+    };
+    assert!(listed(street_red).await.is_empty());
     assert_projection_matches_events(fx.store.as_ref()).await;
 }

@@ -5,6 +5,13 @@
 //! The contract every backend keeps: a command's events and the ticket
 //! projection they produce are written in one transaction, guarded by the
 //! ticket's `version`; the projection always equals the replay of its events.
+//!
+//! Deadlines live in SQL only. Next to each projection a backend keeps its
+//! running deadline, its warning light and its **next check**
+//! ([`Ticket::next_check_at`], computed with the calendar of the command's
+//! context): an indexed column that is the sweeper's durable timer. The
+//! sweeper ([`Store::sweep_due`]) only ever reads tickets whose next check has
+//! come, never the whole table.
 
 #![forbid(unsafe_code)]
 
@@ -14,7 +21,7 @@ pub mod conformance;
 use async_trait::async_trait;
 use hotline_core::{
     Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, NewTicket, Role,
-    Ticket, TicketId, TicketStatus,
+    Ticket, TicketId, TicketStatus, WarningLevel,
 };
 use jiff::Timestamp;
 
@@ -108,6 +115,8 @@ pub struct PageRequest {
 pub const MAX_PAGE_SIZE: u32 = 500;
 /// Page size when the caller gives none.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// Most tickets one [`Store::sweep_due`] or [`Store::due_for_sweep`] call takes.
+pub const MAX_SWEEP_BATCH: u32 = 1000;
 
 impl PageRequest {
     /// Returns the effective page size.
@@ -154,6 +163,7 @@ pub struct TicketFilter {
 }
 
 /// Filters for [`Store::list_deadlines`]: tickets whose running deadline falls in a range.
+/// Unset fields match everything.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DeadlineQuery {
     /// Only deadlines strictly before this instant (`now` for overdue).
@@ -162,12 +172,18 @@ pub struct DeadlineQuery {
     pub due_after: Option<Timestamp>,
     /// Only this kind of deadline.
     pub kind: Option<DeadlineKind>,
-    /// Only tickets whose lead is one of these departments.
+    /// Only tickets in which one of these departments holds a live lead or
+    /// delegated part: the deadline listed is the one those parts work against
+    /// (a delegate inherits its parent's), so a street office sees the tickets
+    /// passed down to it. Co-handlers' parts do not match: the ticket's sign and
+    /// reply deadlines are not theirs. An empty list matches nothing.
     pub departments: Option<Vec<DepartmentId>>,
     /// Region code prefix.
     pub region_prefix: Option<String>,
-    /// Category path prefix.
+    /// Category path prefix, on whole levels.
     pub category_prefix: Option<String>,
+    /// Only tickets whose warning light, as the sweeper last set it, is at least this.
+    pub min_level: Option<WarningLevel>,
 }
 
 /// A ticket and the deadline it runs against, for overdue and due-soon listings.
@@ -179,6 +195,26 @@ pub struct DeadlineItem {
     pub kind: DeadlineKind,
     /// When it falls.
     pub due: Timestamp,
+}
+
+/// A ticket whose next check has come, as [`Store::due_for_sweep`] lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepDue {
+    /// The ticket.
+    pub id: TicketId,
+    /// When the sweeper should have looked at it.
+    pub next_check_at: Timestamp,
+}
+
+/// What one [`Store::sweep_due`] batch did.
+#[derive(Debug, Clone, Default)]
+pub struct SweptBatch {
+    /// Tickets taken from the timer: each either changed (in `applied`) or got a
+    /// later next check.
+    pub swept: usize,
+    /// The tickets that changed, each with the events appended (warning changes
+    /// or an automatic close), in the order they were swept.
+    pub applied: Vec<Applied>,
 }
 
 /// An API credential as stored: never the secret, only its hash.
@@ -270,6 +306,29 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         query: &DeadlineQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<DeadlineItem>>;
+
+    /// Lists up to `limit` (at most [`MAX_SWEEP_BATCH`]) tickets whose next check is
+    /// at or before `now`, earliest first (ties by id): the sweeper's due work.
+    /// Reads only; see [`Store::sweep_due`].
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn due_for_sweep(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<SweepDue>>;
+
+    /// Takes up to `limit` (at most [`MAX_SWEEP_BATCH`]) tickets whose next check is at or before `ctx.now`,
+    /// earliest first, and sweeps each ([`Ticket::sweep`] as `ctx.actor`): the
+    /// events (if any) are appended and the projection, its light and its next
+    /// check rewritten, so every ticket taken leaves the due work, all in one
+    /// transaction. Concurrent sweepers (replicas) never take the same ticket
+    /// twice, and a ticket swept twice at one instant changes once: sweeping is
+    /// idempotent. A row that cannot be read is logged and put off for an hour,
+    /// so it cannot hold up the rest.
+    ///
+    /// Callers loop until a batch sweeps nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`]; nothing of a failed batch is written.
+    async fn sweep_due(&self, ctx: &Context<'_>, limit: u32) -> StoreResult<SweptBatch>;
 
     /// Returns up to `limit` events with ids greater than `after_id`, oldest first (for watchers resuming).
     async fn events_after(&self, after_id: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;

@@ -2,6 +2,8 @@
 //! and the output format) and call one RPC per command.
 
 pub mod admin;
+pub mod calendar;
+pub mod classify;
 pub mod demo;
 pub mod dept;
 pub mod serve;

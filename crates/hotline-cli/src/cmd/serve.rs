@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -49,6 +50,26 @@ pub struct ServeArgs {
     /// Classifier confidence needed to dispatch at create [default: 0.8]
     #[arg(long, env = "HOTLINE_AUTO_DISPATCH_THRESHOLD", value_name = "P")]
     auto_dispatch_threshold: Option<f64>,
+
+    /// How often the sweeper looks for due deadlines, e.g. 500ms, 1s, 1m [default: 1s]
+    #[arg(long, env = "HOTLINE_SWEEP_INTERVAL", value_name = "SPAN", value_parser = interval_arg)]
+    sweep_interval: Option<Duration>,
+}
+
+/// Parses an interval such as `500ms` or `2s` (any unit of `--within`, plus `ms`).
+fn interval_arg(text: &str) -> anyhow::Result<Duration> {
+    let text = text.trim();
+    if let Some(millis) = text.strip_suffix("ms") {
+        let millis: u64 = millis
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("invalid interval {text:?}: use e.g. 500ms, 1s or 1m"))?;
+        return Ok(Duration::from_millis(millis));
+    }
+    let seconds = crate::time::parse_span_seconds(text)?;
+    u64::try_from(seconds)
+        .map(Duration::from_secs)
+        .map_err(|_| anyhow::anyhow!("interval {text:?} must not be negative"))
 }
 
 /// `hotline migrate`.
@@ -86,6 +107,9 @@ impl ServeArgs {
         }
         if let Some(threshold) = self.auto_dispatch_threshold {
             config.auto_dispatch_threshold = threshold;
+        }
+        if let Some(interval) = self.sweep_interval {
+            config.sweep_interval = interval;
         }
         config
     }
@@ -140,4 +164,19 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
     tracing::info!("shutdown signal received, draining connections");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_intervals_take_milliseconds_and_the_span_units() {
+        assert_eq!(interval_arg("50ms").ok(), Some(Duration::from_millis(50)));
+        assert_eq!(interval_arg("2s").ok(), Some(Duration::from_secs(2)));
+        assert_eq!(interval_arg("1m").ok(), Some(Duration::from_secs(60)));
+        for bad in ["", "ms", "fast", "-1s", "1.5s"] {
+            assert!(interval_arg(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -101,6 +101,28 @@ pub struct DueSoonArgs {
     )]
     dept: String,
 
+    /// Only tickets whose region code starts with this prefix
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        default_value = "",
+        hide_default_value = true
+    )]
+    region: String,
+
+    /// Only tickets whose category path starts with this prefix
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        default_value = "",
+        hide_default_value = true
+    )]
+    category: String,
+
+    /// Only items whose warning light is at least this (e.g. warning: yellow already)
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    min_level: Option<WarningLevelArg>,
+
     #[command(flatten)]
     page: Page,
 }
@@ -168,6 +190,10 @@ pub struct StatsArgs {
     /// End of the period, exclusive (default: now)
     #[arg(long, value_name = "TIME", value_parser = time_arg)]
     to: Option<Timestamp>,
+
+    /// Print CSV (a header, then one row per department) instead of a table
+    #[arg(long)]
+    csv: bool,
 }
 
 /// `supervise hotspots`.
@@ -223,6 +249,9 @@ pub async fn run(ctx: &Ctx, command: SuperviseCommand) -> anyhow::Result<()> {
                 department_id: args.dept,
                 page_size: args.page.limit,
                 page_token: args.page.page_token,
+                region_prefix: args.region,
+                category_prefix: args.category,
+                min_level: args.min_level.map(|l| v1::WarningLevel::from(l).into()),
             };
             let response = client.list_due_soon(request).await?.into_inner();
             print_items(ctx, &response.items, &response.next_page_token, "LEFT", -1);
@@ -238,7 +267,11 @@ pub async fn run(ctx: &Ctx, command: SuperviseCommand) -> anyhow::Result<()> {
                 period_end: Some(to_proto(args.to.unwrap_or_else(Timestamp::now))),
             };
             let response = client.get_department_stats(request).await?.into_inner();
-            print_stats(ctx, &response.stats);
+            if args.csv {
+                print!("{}", stats_csv(&response.stats));
+            } else {
+                print_stats(ctx, &response.stats);
+            }
             return Ok(());
         }
         SuperviseCommand::Hotspots(args) => {
@@ -382,11 +415,13 @@ fn print_stats(ctx: &Ctx, stats: &[v1::DepartmentStats]) {
         "SATISFACTION",
         "ON-TIME",
         "RETURNS",
+        "REJECTED",
         "EXTENSIONS",
         "OVERDUE",
         "URGED",
         "SUPERVISED",
-        "MEAN HANDLING",
+        "MEAN SIGN",
+        "MEAN REPLY",
     ]);
     for s in stats {
         table.row([
@@ -399,18 +434,101 @@ fn print_stats(ctx: &Ctx, stats: &[v1::DepartmentStats]) {
             percent(s.satisfaction_rate, s.callbacks),
             percent(s.on_time_reply_rate, s.replied),
             s.returns.to_string(),
+            s.returns_rejected.to_string(),
             s.extensions.to_string(),
             s.overdue.to_string(),
             s.urged.to_string(),
             s.supervised.to_string(),
-            if s.replied == 0 {
-                "-".to_owned()
-            } else {
-                span(s.mean_handling_seconds)
-            },
+            mean(s.mean_sign_seconds, s.signed),
+            mean(s.mean_reply_seconds, s.replied),
         ]);
     }
     table.print_or("no statistics for the period");
+}
+
+/// Formats a mean time, or `-` when nothing was measured.
+fn mean(seconds: i64, measured: i64) -> String {
+    if measured == 0 {
+        "-".to_owned()
+    } else {
+        span(seconds)
+    }
+}
+
+/// The columns of `supervise stats --csv`, in order.
+const STATS_CSV_HEADER: &[&str] = &[
+    "rank",
+    "department_id",
+    "department_name",
+    "dispatched",
+    "signed",
+    "signed_on_time",
+    "response_rate",
+    "callbacks",
+    "resolved",
+    "resolution_rate",
+    "satisfied",
+    "satisfaction_rate",
+    "replied",
+    "replied_on_time",
+    "on_time_reply_rate",
+    "returns",
+    "returns_approved",
+    "returns_rejected",
+    "extensions",
+    "overdue",
+    "urged",
+    "supervised",
+    "mean_sign_seconds",
+    "mean_reply_seconds",
+];
+
+/// Renders department statistics as CSV (RFC 4180): a header line, then one line
+/// per department in rank order; rates are fractions with four decimals.
+fn stats_csv(stats: &[v1::DepartmentStats]) -> String {
+    let rate = |r: f64| format!("{r:.4}");
+    let mut out = STATS_CSV_HEADER.join(",");
+    out.push_str("\r\n");
+    for s in stats {
+        let cells = [
+            s.rank.to_string(),
+            csv_field(&s.department_id),
+            csv_field(&s.department_name),
+            s.dispatched.to_string(),
+            s.signed.to_string(),
+            s.signed_on_time.to_string(),
+            rate(s.response_rate),
+            s.callbacks.to_string(),
+            s.resolved.to_string(),
+            rate(s.resolution_rate),
+            s.satisfied.to_string(),
+            rate(s.satisfaction_rate),
+            s.replied.to_string(),
+            s.replied_on_time.to_string(),
+            rate(s.on_time_reply_rate),
+            s.returns.to_string(),
+            s.returns_approved.to_string(),
+            s.returns_rejected.to_string(),
+            s.extensions.to_string(),
+            s.overdue.to_string(),
+            s.urged.to_string(),
+            s.supervised.to_string(),
+            s.mean_sign_seconds.to_string(),
+            s.mean_reply_seconds.to_string(),
+        ];
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// Quotes a CSV field when it holds a comma, a quote or a line break.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
 }
 
 /// Prints hotspots, largest first.
@@ -437,6 +555,39 @@ fn print_hotspots(ctx: &Ctx, hotspots: &[v1::Hotspot]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_csv_has_a_header_and_one_quoted_row_per_department() {
+        let row = |id: &str, name: &str, rank| v1::DepartmentStats {
+            department_id: id.to_owned(),
+            department_name: name.to_owned(),
+            rank,
+            dispatched: 5,
+            signed: 4,
+            signed_on_time: 3,
+            response_rate: 0.6,
+            callbacks: 3,
+            resolved: 2,
+            resolution_rate: 2.0 / 3.0,
+            satisfied: 2,
+            satisfaction_rate: 2.0 / 3.0,
+            returns_rejected: 1,
+            returns: 1,
+            mean_sign_seconds: 32_400,
+            ..Default::default()
+        };
+        let csv = stats_csv(&[row("sz.water", "市水务局", 1), row("sz.x", "甲,\"乙\"", 2)]);
+        let lines: Vec<&str> = csv.split("\r\n").collect();
+        assert_eq!(lines.len(), 4, "header, two rows, and the final line break");
+        assert_eq!(lines[0].split(',').count(), STATS_CSV_HEADER.len());
+        assert!(lines[0].starts_with("rank,department_id,department_name,dispatched"));
+        assert_eq!(
+            lines[1],
+            "1,sz.water,市水务局,5,4,3,0.6000,3,2,0.6667,2,0.6667,0,0,0.0000,1,0,1,0,0,0,0,32400,0"
+        );
+        assert!(lines[2].starts_with("2,sz.x,\"甲,\"\"乙\"\"\",5,"));
+        assert_eq!(lines[3], "");
+    }
 
     #[test]
     fn rates_print_as_percentages() {

@@ -5,12 +5,14 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
-use hotline_core::AlwaysOpen;
+use std::sync::Arc;
+
 use hotline_core::{
     Action, Actor, AppealType, Channel, Citizen, Command, Context, DeadlinePolicy, Decision,
     Department, DepartmentId, Directory, DispatchTarget, DomainError, Event, NewTicket, Priority,
     Role, Taxonomy, Ticket, TicketId, create_ticket,
 };
+use hotline_core::{AlwaysOpen, Calendar};
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 
@@ -116,6 +118,8 @@ pub struct World {
     pub directory: Directory,
     /// The current instant; moves only by [`World::advance`].
     pub now: Timestamp,
+    /// Working-time arithmetic; always open unless a test says otherwise.
+    pub calendar: Arc<dyn Calendar>,
 }
 
 impl Default for World {
@@ -124,18 +128,19 @@ impl Default for World {
             policy: DeadlinePolicy::default(),
             directory: directory(),
             now: start(),
+            calendar: Arc::new(AlwaysOpen),
         }
     }
 }
 
 impl World {
-    /// Returns a context at the current instant for `actor`, on an always-open calendar.
+    /// Returns a context at the current instant for `actor`, on the world's calendar.
     pub fn ctx<'a>(&'a self, actor: &'a Actor) -> Context<'a> {
         Context {
             now: self.now,
             actor,
             policy: &self.policy,
-            calendar: &AlwaysOpen,
+            calendar: self.calendar.as_ref(),
             directory: &self.directory,
         }
     }
@@ -271,6 +276,25 @@ impl Flow {
     /// Moves the clock forward.
     pub fn advance(&mut self, by: SignedDuration) {
         self.world.advance(by);
+    }
+
+    /// Runs the sweeper at the current instant as the system; returns what it
+    /// recorded (nothing when nothing changed), checked like any command.
+    pub fn sweep(&mut self) -> Vec<Event> {
+        let actor = Actor::system();
+        let Some(decision) = self.ticket.sweep(&self.world.ctx(&actor)) else {
+            return Vec::new();
+        };
+        assert_eq!(decision.ticket.version, self.ticket.version + 1);
+        self.events.extend(decision.events.iter().cloned());
+        assert_eq!(Ticket::replay(&self.events).as_ref(), Ok(&decision.ticket));
+        self.ticket = decision.ticket;
+        decision.events
+    }
+
+    /// Returns the next instant the sweeper would change the ticket.
+    pub fn next_check_at(&self) -> Option<Timestamp> {
+        self.ticket.next_check_at(self.world.calendar.as_ref())
     }
 }
 

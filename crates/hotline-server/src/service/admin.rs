@@ -132,12 +132,15 @@ impl AdminApi {
             return Err(ApiError::invalid("calendar", "is required"));
         };
         let doc = CalendarDoc::try_from_proto(calendar)?;
+        doc.to_calendar()?;
         let json = to_json(&doc)?;
+        let _guard = self.shared.admin_lock.lock().await;
         let version = self
             .shared
             .store
             .put_setting(settings::CALENDAR, &json, Timestamp::now())
             .await?;
+        self.shared.reload().await?;
         tracing::info!(version, "calendar replaced");
         Ok(doc.into_proto())
     }
@@ -146,7 +149,7 @@ impl AdminApi {
         let stored =
             settings::load::<CalendarDoc>(self.shared.store.as_ref(), settings::CALENDAR).await?;
         let doc = stored.map_or_else(
-            || CalendarDoc::default_for(&self.shared.time_zone_name),
+            || CalendarDoc::of(&crate::app::default_calendar(&self.shared.time_zone_name)),
             |(doc, _)| doc,
         );
         Ok(doc.into_proto())

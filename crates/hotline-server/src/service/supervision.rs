@@ -108,24 +108,26 @@ impl SupervisionApi {
         let snapshot = self.shared.snapshot();
         let departments = department_filter(principal, &snapshot, &request.department_id)?;
         let now = Timestamp::now();
-        // Every listed item is past due, so OVERDUE and the levels below it list the
-        // same; SERIOUSLY_OVERDUE moves the cut-off back by the policy's span.
-        let cutoff = if min_level == Some(WarningLevel::SeriouslyOverdue) {
-            let span =
-                SignedDuration::from_mins(i64::from(snapshot.policy.serious_overdue_minutes));
-            now.checked_sub(span).unwrap_or(Timestamp::MIN)
-        } else {
-            now
+        // Past due is judged against the clock, to the instant. The other levels are
+        // lights only the sweeper knows (each ticket has its own thresholds), so they
+        // are read as it last set them: WARNING also lists yellow deadlines not yet
+        // due, SERIOUSLY_OVERDUE only deadlines past their serious span.
+        let (due_before, min_level) = match min_level {
+            None | Some(WarningLevel::None | WarningLevel::Overdue) => (Some(now), None),
+            Some(WarningLevel::Warning) => (None, Some(WarningLevel::Warning)),
+            Some(WarningLevel::SeriouslyOverdue) => {
+                (Some(now), Some(WarningLevel::SeriouslyOverdue))
+            }
         };
-        let non_empty = |s: String| (!s.is_empty()).then_some(s);
         let listing = DeadlineListing {
             query: DeadlineQuery {
-                due_before: Some(cutoff),
+                due_before,
                 due_after: None,
                 kind,
                 departments,
                 region_prefix: non_empty(request.region_prefix),
                 category_prefix: non_empty(request.category_prefix),
+                min_level,
             },
             page,
         };
@@ -143,6 +145,10 @@ impl SupervisionApi {
     ) -> Result<pb::ListDueSoonResponse, ApiError> {
         let mut v = Violations::default();
         let kind = v.take(optional_enum::<DeadlineKind>("kind", request.kind));
+        let min_level = v.take(optional_enum::<WarningLevel>(
+            "min_level",
+            request.min_level.unwrap_or(0),
+        ));
         let page = v.take(page_request(request.page_size, &request.page_token));
         let within = match request.within_seconds {
             0 => Some(DEFAULT_DUE_SOON),
@@ -152,7 +158,9 @@ impl SupervisionApi {
                 None
             }
         };
-        let (Some(kind), Some(page), Some(within)) = (kind, page, within) else {
+        let (Some(kind), Some(min_level), Some(page), Some(within)) =
+            (kind, min_level, page, within)
+        else {
             return Err(v.into_error());
         };
         v.check()?;
@@ -165,7 +173,9 @@ impl SupervisionApi {
                 due_after: Some(now),
                 kind,
                 departments,
-                ..DeadlineQuery::default()
+                region_prefix: non_empty(request.region_prefix),
+                category_prefix: non_empty(request.category_prefix),
+                min_level,
             },
             page,
         };
@@ -209,6 +219,7 @@ impl SupervisionApi {
             start,
             end,
             Timestamp::now(),
+            self.shared.snapshot().calendar.as_ref(),
         )
         .await?;
         Ok(pb::GetDepartmentStatsResponse {
@@ -248,6 +259,11 @@ impl SupervisionApi {
             hotspots: rows.iter().map(IntoProto::into_proto).collect(),
         })
     }
+}
+
+/// Returns a filter text, `None` when empty (no filter).
+fn non_empty(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
 }
 
 /// Parses a required `[start, end)` period.

@@ -1,0 +1,650 @@
+//! A trained linear model and its file format.
+//!
+//! The model is a table with one row per hash bucket: the bucket's IDF, then
+//! one weight per label. A message's score for a label is its bias plus the
+//! dot product of the message's unit-length TF-IDF vector with that label's
+//! weights; confidences are `softmax(confidence_scale · scores)`.
+//!
+//! # File format (version 1)
+//!
+//! Little-endian throughout.
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic `HLCLSMDL` |
+//! | 8 | 4 | format version, `u32` (= [`FORMAT_VERSION`]) |
+//! | 12 | 8 | total file length in bytes, `u64`, checksum included |
+//! | 20 | 4 | header length `h`, `u32` |
+//! | 24 | h | header: UTF-8 JSON [`ModelHeader`] (labels, feature settings, algorithm, confidence scale, row count) |
+//! | 24+h | 4·L | bias per label, `f32` |
+//! | … | R·(8+4·L) | R rows: bucket `u32`, IDF `f32`, L weights `f32`; buckets strictly increasing |
+//! | end−8 | 8 | FNV-1a 64 checksum of every byte before it, `u64` |
+//!
+//! Only buckets with a non-zero IDF or weight are stored. [`Model::from_bytes`]
+//! checks the magic, the version, the length, the checksum (which catches any
+//! single changed byte), then every field, and returns a [`ModelError`] rather
+//! than panicking on any input.
+
+use serde::{Deserialize, Serialize};
+
+use super::features::{FeatureConfig, count_sorted, hash_ngrams, sublinear_tf};
+
+/// The first eight bytes of every model file.
+pub const MAGIC: [u8; 8] = *b"HLCLSMDL";
+
+/// The model file format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Bytes before the JSON header: magic, version, total length, header length.
+const PREFIX_LEN: usize = 24;
+
+/// Bytes of the trailing checksum.
+const CHECKSUM_LEN: usize = 8;
+
+/// The most labels a model may have.
+pub const MAX_LABELS: usize = 1024;
+
+/// How a model's weights were learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// One-vs-rest linear SVM (L2-regularised squared hinge loss), trained by
+    /// dual coordinate descent.
+    Svm,
+    /// Multinomial logistic regression trained by stochastic gradient descent.
+    Logistic,
+    /// Complement naive Bayes.
+    ComplementNb,
+}
+
+impl Algorithm {
+    /// Returns the name used on the command line and in model files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Svm => "svm",
+            Algorithm::Logistic => "logistic",
+            Algorithm::ComplementNb => "complement_nb",
+        }
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Algorithm {
+    type Err = crate::UnknownValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "svm" => Ok(Algorithm::Svm),
+            "logistic" => Ok(Algorithm::Logistic),
+            "complement_nb" | "cnb" => Ok(Algorithm::ComplementNb),
+            _ => Err(crate::UnknownValue {
+                kind: "Algorithm",
+                value: s.to_owned(),
+            }),
+        }
+    }
+}
+
+/// The JSON header of a model file: everything but the weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelHeader {
+    /// The categories, in score order.
+    pub labels: Vec<String>,
+    /// How text becomes features.
+    pub features: FeatureConfig,
+    /// How the weights were learned.
+    pub algorithm: Algorithm,
+    /// The factor applied to scores before the softmax that gives confidences.
+    pub confidence_scale: f64,
+    /// How many messages the model was trained on.
+    pub examples: u64,
+    /// How many bucket rows the body holds.
+    pub rows: u64,
+}
+
+/// Why a model file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// The bytes do not start with [`MAGIC`].
+    #[error("not a hotline classifier model (bad magic bytes)")]
+    NotAModel,
+    /// The file ends before its own length says it should.
+    #[error("model file is truncated: {found} of {expected} bytes")]
+    Truncated {
+        /// The length the file should have (or the least it could have).
+        expected: u64,
+        /// The length it has.
+        found: u64,
+    },
+    /// The file was written by a build with another format version.
+    #[error("model file format version {found} is not supported (this build reads version {supported})")]
+    UnsupportedVersion {
+        /// The version in the file.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// There are bytes after the end the file declares.
+    #[error("model file has {extra} unexpected bytes after its end")]
+    TrailingBytes {
+        /// How many.
+        extra: u64,
+    },
+    /// The checksum does not match the content: the file was damaged.
+    #[error("model file is corrupt: checksum mismatch")]
+    ChecksumMismatch,
+    /// The checksum matches but a field is invalid (a bug in the writer).
+    #[error("model file is malformed: {0}")]
+    Malformed(String),
+}
+
+/// A trained classifier model: labels, feature settings and weights.
+///
+/// Build one with [`super::train`] or [`Model::from_bytes`]; classify with
+/// [`super::Classifier`].
+#[derive(Clone, PartialEq)]
+pub struct Model {
+    /// The categories, in score order.
+    labels: Vec<String>,
+    /// How text becomes features.
+    features: FeatureConfig,
+    /// How the weights were learned.
+    algorithm: Algorithm,
+    /// The softmax temperature's inverse, fitted so confidences match accuracy.
+    confidence_scale: f64,
+    /// How many messages the model was trained on.
+    examples: u64,
+    /// `buckets × (1 + labels)`: per bucket, the IDF then one weight per label.
+    table: Vec<f32>,
+    /// One bias per label.
+    bias: Vec<f32>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("labels", &self.labels)
+            .field("features", &self.features)
+            .field("algorithm", &self.algorithm)
+            .field("confidence_scale", &self.confidence_scale)
+            .field("examples", &self.examples)
+            .field("active_buckets", &self.active_buckets())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Scratch buffers for scoring one message.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    /// The normalised text.
+    pub text: String,
+    /// One bucket per n-gram occurrence.
+    pub buckets: Vec<u32>,
+    /// `(bucket, count)` pairs.
+    pub counts: Vec<(u32, u32)>,
+    /// One score per label.
+    pub scores: Vec<f32>,
+}
+
+impl Model {
+    /// Assembles a model; `table` and `bias` must have the sizes the labels
+    /// and feature settings imply.
+    pub(crate) fn new(
+        labels: Vec<String>,
+        features: FeatureConfig,
+        algorithm: Algorithm,
+        examples: u64,
+        table: Vec<f32>,
+        bias: Vec<f32>,
+    ) -> Self {
+        debug_assert_eq!(table.len(), features.buckets() * (labels.len() + 1));
+        debug_assert_eq!(bias.len(), labels.len());
+        Self {
+            labels,
+            features,
+            algorithm,
+            confidence_scale: 1.0,
+            examples,
+            table,
+            bias,
+        }
+    }
+
+    /// Returns the categories the model chooses from, in score order.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// Returns how the model turns text into features.
+    pub fn features(&self) -> &FeatureConfig {
+        &self.features
+    }
+
+    /// Returns how the weights were learned.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// Returns the factor applied to scores before the softmax.
+    pub fn confidence_scale(&self) -> f64 {
+        self.confidence_scale
+    }
+
+    /// Sets the factor applied to scores before the softmax.
+    pub(crate) fn set_confidence_scale(&mut self, scale: f64) {
+        self.confidence_scale = scale;
+    }
+
+    /// Returns how many messages the model was trained on.
+    pub fn examples(&self) -> u64 {
+        self.examples
+    }
+
+    /// Returns how many hash buckets carry an IDF or a weight.
+    pub fn active_buckets(&self) -> usize {
+        self.table
+            .chunks_exact(self.labels.len() + 1)
+            .filter(|row| row.iter().any(|&v| v != 0.0))
+            .count()
+    }
+
+    /// Scores already-normalised text into `scratch.scores` (one per label).
+    pub(crate) fn score_normalized(&self, scratch: &mut Scratch) {
+        let Scratch {
+            text,
+            buckets,
+            counts,
+            scores,
+        } = scratch;
+        buckets.clear();
+        hash_ngrams(text, &self.features, buckets);
+        count_sorted(buckets, counts);
+        let stride = self.labels.len() + 1;
+        scores.clear();
+        scores.resize(self.labels.len(), 0.0);
+        let mut norm = 0.0f32;
+        for &(bucket, count) in counts.iter() {
+            let start = bucket as usize * stride;
+            let Some(row) = self.table.get(start..start + stride) else {
+                continue;
+            };
+            let idf = row[0];
+            if idf == 0.0 {
+                continue;
+            }
+            let value = sublinear_tf(count) * idf;
+            norm += value * value;
+            for (score, weight) in scores.iter_mut().zip(&row[1..]) {
+                *score += value * weight;
+            }
+        }
+        let scale = if norm > 0.0 { norm.sqrt().recip() } else { 0.0 };
+        for (score, bias) in scores.iter_mut().zip(&self.bias) {
+            *score = *score * scale + bias;
+        }
+    }
+
+    /// Encodes the model in the file format described in the module docs.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let stride = self.labels.len() + 1;
+        let rows: Vec<(usize, &[f32])> = self
+            .table
+            .chunks_exact(stride)
+            .enumerate()
+            .filter(|(_, row)| row.iter().any(|&v| v != 0.0))
+            .collect();
+        let header = ModelHeader {
+            labels: self.labels.clone(),
+            features: self.features,
+            algorithm: self.algorithm,
+            confidence_scale: self.confidence_scale,
+            examples: self.examples,
+            rows: rows.len() as u64,
+        };
+        let header = serde_json::to_vec(&header).unwrap_or_default();
+        let total =
+            PREFIX_LEN + header.len() + 4 * self.bias.len() + rows.len() * 4 * (stride + 1) + 8;
+        let mut out = Vec::with_capacity(total);
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(total as u64).to_le_bytes());
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        out.extend_from_slice(&header);
+        for bias in &self.bias {
+            out.extend_from_slice(&bias.to_le_bytes());
+        }
+        for (bucket, row) in rows {
+            out.extend_from_slice(&(bucket as u32).to_le_bytes());
+            for value in row {
+                out.extend_from_slice(&value.to_le_bytes());
+            }
+        }
+        let checksum = fnv1a64(&out);
+        out.extend_from_slice(&checksum.to_le_bytes());
+        debug_assert_eq!(out.len(), total);
+        out
+    }
+
+    /// Decodes a model file.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::NotAModel`] without the magic bytes,
+    /// [`ModelError::UnsupportedVersion`] for another format version,
+    /// [`ModelError::Truncated`] or [`ModelError::TrailingBytes`] when the
+    /// length is wrong, [`ModelError::ChecksumMismatch`] when the content was
+    /// damaged, and [`ModelError::Malformed`] when a field is invalid.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ModelError> {
+        let found = bytes.len() as u64;
+        let truncated = |expected: usize| ModelError::Truncated {
+            expected: expected as u64,
+            found,
+        };
+        let magic_len = bytes.len().min(MAGIC.len());
+        if bytes[..magic_len] != MAGIC[..magic_len] {
+            return Err(ModelError::NotAModel);
+        }
+        let mut reader = Reader { bytes, at: 0 };
+        reader.take(MAGIC.len()).ok_or_else(|| truncated(PREFIX_LEN))?;
+        let version = reader.u32().ok_or_else(|| truncated(PREFIX_LEN))?;
+        if version != FORMAT_VERSION {
+            return Err(ModelError::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let total = reader.u64().ok_or_else(|| truncated(PREFIX_LEN))?;
+        let header_len = reader.u32().ok_or_else(|| truncated(PREFIX_LEN))?;
+        if found < total {
+            return Err(ModelError::Truncated {
+                expected: total,
+                found,
+            });
+        }
+        if found > total {
+            return Err(ModelError::TrailingBytes {
+                extra: found - total,
+            });
+        }
+        let malformed = |what: &str| ModelError::Malformed(what.to_owned());
+        let body_end = bytes
+            .len()
+            .checked_sub(CHECKSUM_LEN)
+            .filter(|&end| end >= PREFIX_LEN)
+            .ok_or_else(|| malformed("declared length is shorter than the fixed fields"))?;
+        let (content, checksum) = bytes.split_at(body_end);
+        let checksum = u64::from_le_bytes(checksum.try_into().map_err(|_| malformed("checksum"))?);
+        if fnv1a64(content) != checksum {
+            return Err(ModelError::ChecksumMismatch);
+        }
+        let mut reader = Reader {
+            bytes: content,
+            at: PREFIX_LEN,
+        };
+        let header = reader
+            .take(header_len as usize)
+            .ok_or_else(|| malformed("header runs past the end"))?;
+        let header: ModelHeader = serde_json::from_slice(header)
+            .map_err(|e| ModelError::Malformed(format!("header: {e}")))?;
+        let labels = header.labels;
+        if labels.is_empty() || labels.len() > MAX_LABELS {
+            return Err(ModelError::Malformed(format!(
+                "{} labels; a model has 1 to {MAX_LABELS}",
+                labels.len()
+            )));
+        }
+        if labels.iter().any(String::is_empty) {
+            return Err(malformed("empty label"));
+        }
+        let mut sorted: Vec<&String> = labels.iter().collect();
+        sorted.sort();
+        if sorted.windows(2).any(|w| w[0] == w[1]) {
+            return Err(malformed("duplicate label"));
+        }
+        if let Some(problem) = header.features.problem() {
+            return Err(ModelError::Malformed(format!("features: {problem}")));
+        }
+        if !(header.confidence_scale.is_finite() && header.confidence_scale > 0.0) {
+            return Err(malformed("confidence_scale must be positive"));
+        }
+        let stride = labels.len() + 1;
+        let buckets = header.features.buckets();
+        let row_len = 4 * (stride + 1);
+        let expected_body = ((4 * labels.len()) as u64).saturating_add(header.rows.saturating_mul(row_len as u64));
+        if expected_body != reader.remaining() as u64 || header.rows > buckets as u64 {
+            return Err(ModelError::Malformed(format!(
+                "body holds {} bytes, the header implies {expected_body}",
+                reader.remaining()
+            )));
+        }
+        let mut bias = Vec::with_capacity(labels.len());
+        for _ in 0..labels.len() {
+            bias.push(reader.finite_f32().ok_or_else(|| malformed("bias"))?);
+        }
+        let mut table = vec![0.0f32; buckets * stride];
+        let mut next_free = 0usize;
+        for _ in 0..header.rows {
+            let bucket = reader.u32().ok_or_else(|| malformed("row"))? as usize;
+            if bucket < next_free || bucket >= buckets {
+                return Err(ModelError::Malformed(format!(
+                    "bucket {bucket} out of order or out of range"
+                )));
+            }
+            next_free = bucket + 1;
+            for slot in &mut table[bucket * stride..next_free * stride] {
+                *slot = reader.finite_f32().ok_or_else(|| malformed("weight"))?;
+            }
+        }
+        Ok(Self {
+            labels,
+            features: header.features,
+            algorithm: header.algorithm,
+            confidence_scale: header.confidence_scale,
+            examples: header.examples,
+            table,
+            bias,
+        })
+    }
+}
+
+/// A cursor over bytes that never reads past the end.
+struct Reader<'a> {
+    /// What is read.
+    bytes: &'a [u8],
+    /// The next byte to read.
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// Returns the next `n` bytes, or `None` past the end.
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let slice = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(slice)
+    }
+
+    /// Returns how many bytes are left.
+    fn remaining(&self) -> usize {
+        self.bytes.len().saturating_sub(self.at)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    /// Reads an `f32`, refusing NaN and infinities.
+    fn finite_f32(&mut self) -> Option<f32> {
+        let value = f32::from_le_bytes(self.take(4)?.try_into().ok()?);
+        value.is_finite().then_some(value)
+    }
+}
+
+/// FNV-1a, 64-bit. A change to any single byte always changes the result:
+/// each step is a bijection of the running hash.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    for &byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A two-label model over 2^4 buckets with a few non-zero rows.
+    fn small_model() -> Model {
+        let features = FeatureConfig {
+            min_n: 1,
+            max_n: 2,
+            hash_bits: 4,
+            min_df: 1,
+        };
+        let labels = vec!["城乡建设".to_owned(), "交通运输".to_owned()];
+        let mut table = vec![0.0f32; 16 * 3];
+        table[3..6].copy_from_slice(&[1.5, 0.25, -0.25]);
+        table[30..33].copy_from_slice(&[2.0, -1.0, 1.0]);
+        let mut model = Model::new(
+            labels,
+            features,
+            Algorithm::Svm,
+            12,
+            table,
+            vec![0.1, -0.1],
+        );
+        model.set_confidence_scale(3.5);
+        model
+    }
+
+    #[test]
+    fn a_model_survives_the_round_trip() {
+        let model = small_model();
+        let bytes = model.to_bytes();
+        assert_eq!(&bytes[..8], b"HLCLSMDL");
+        let back = Model::from_bytes(&bytes).expect("decodes");
+        assert_eq!(back, model);
+        assert_eq!(back.active_buckets(), 2);
+    }
+
+    #[test]
+    fn every_truncation_is_refused() {
+        let bytes = small_model().to_bytes();
+        for len in 0..bytes.len() {
+            let err = Model::from_bytes(&bytes[..len]).expect_err("truncated");
+            assert!(
+                matches!(err, ModelError::Truncated { .. }),
+                "prefix of {len} bytes: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_flipped_byte_is_refused() {
+        let bytes = small_model().to_bytes();
+        for at in 0..bytes.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut damaged = bytes.clone();
+                damaged[at] ^= flip;
+                assert!(
+                    Model::from_bytes(&damaged).is_err(),
+                    "byte {at} ^ {flip:#x} went unnoticed"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_flipped_byte_in_the_body_is_a_checksum_mismatch() {
+        let mut bytes = small_model().to_bytes();
+        let at = bytes.len() - 12;
+        bytes[at] ^= 0x10;
+        assert_eq!(Model::from_bytes(&bytes), Err(ModelError::ChecksumMismatch));
+    }
+
+    #[test]
+    fn another_version_is_named_in_the_error() {
+        let mut bytes = small_model().to_bytes();
+        bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let err = Model::from_bytes(&bytes).expect_err("version 2");
+        assert_eq!(
+            err,
+            ModelError::UnsupportedVersion {
+                found: 2,
+                supported: 1
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "model file format version 2 is not supported (this build reads version 1)"
+        );
+    }
+
+    #[test]
+    fn other_files_and_extra_bytes_are_refused() {
+        assert_eq!(
+            Model::from_bytes(b"id,title,body,label\n"),
+            Err(ModelError::NotAModel)
+        );
+        assert_eq!(Model::from_bytes(b"{"), Err(ModelError::NotAModel));
+        let mut bytes = small_model().to_bytes();
+        bytes.extend_from_slice(b"xx");
+        assert_eq!(
+            Model::from_bytes(&bytes),
+            Err(ModelError::TrailingBytes { extra: 2 })
+        );
+    }
+
+    /// Rewrites the header of `bytes` and fixes up lengths and checksum.
+    fn with_header(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+        let header_len = u32::from_le_bytes(bytes[20..24].try_into().expect("4")) as usize;
+        let mut header: serde_json::Value =
+            serde_json::from_slice(&bytes[24..24 + header_len]).expect("json");
+        edit(&mut header);
+        let header = serde_json::to_vec(&header).expect("json");
+        let mut out = bytes[..24].to_vec();
+        out[20..24].copy_from_slice(&(header.len() as u32).to_le_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&bytes[24 + header_len..bytes.len() - 8]);
+        let total = (out.len() + 8) as u64;
+        out[12..20].copy_from_slice(&total.to_le_bytes());
+        let checksum = fnv1a64(&out);
+        out.extend_from_slice(&checksum.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn a_consistent_file_with_bad_fields_is_malformed_not_a_panic() {
+        let bytes = small_model().to_bytes();
+        assert!(Model::from_bytes(&with_header(&bytes, |_| {})).is_ok());
+        type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+        let cases: Vec<Edit> = vec![
+            Box::new(|h| h["labels"] = serde_json::json!([])),
+            Box::new(|h| h["labels"] = serde_json::json!(["a", "a"])),
+            Box::new(|h| h["labels"] = serde_json::json!(["a", "b", "c"])),
+            Box::new(|h| h["features"]["hash_bits"] = 40.into()),
+            Box::new(|h| h["features"]["max_n"] = 0.into()),
+            Box::new(|h| h["rows"] = 3.into()),
+            Box::new(|h| h["rows"] = u64::MAX.into()),
+            Box::new(|h| h["confidence_scale"] = (-1.0).into()),
+            Box::new(|h| h["algorithm"] = "magic".into()),
+            Box::new(|h| h["extra"] = 1.into()),
+        ];
+        for (i, edit) in cases.iter().enumerate() {
+            let err = Model::from_bytes(&with_header(&bytes, edit)).expect_err("bad field");
+            assert!(matches!(err, ModelError::Malformed(_)), "case {i}: {err}");
+        }
+    }
+}
