@@ -308,7 +308,10 @@ async fn deadlines_fall_in_the_centers_working_hours_by_default() {
         .unwrap();
     assert_eq!(calendar.time_zone, "Asia/Shanghai");
     assert!(
-        calendar.days.iter().any(|d| d.date == "2026-02-17" && !d.working),
+        calendar
+            .days
+            .iter()
+            .any(|d| d.date == "2026-02-17" && !d.working),
         "the shipped schedule has the Spring Festival"
     );
     let t = w.dispatched("路面塌陷", TRANSPORT, &[]).await;

@@ -47,8 +47,13 @@ fn toy_csv() -> String {
         for i in 0..12 {
             id += 1;
             let title = if i % 3 == 0 { "" } else { words[i % 4] };
+            // Each message is distinct (training merges messages with the same text).
+            let from = [
+                "东门", "西街", "南苑", "北岸", "中山", "新村", "老城", "湖滨", "江畔", "山前",
+                "桥头", "园区",
+            ][i];
             csv.push_str(&format!(
-                "{id},{title},\"尊敬的领导，{}和{}的问题，请尽快处理。\",{label}\n",
+                "{id},{title},\"尊敬的领导，{from}{}和{}的问题，请尽快处理。\",{label}\n",
                 words[i % 4],
                 words[(i + t + 1) % 4]
             ));
@@ -153,7 +158,14 @@ fn cross_validation_prints_folds_and_a_confusion_matrix() {
     let mut args = vec!["classify", "eval", "--folds", "3", "--data", s(&toy.data)];
     args.extend(TOY_FLAGS);
     let text = ok(&args);
-    for needle in ["FOLD", "mean", "macro-F1", "PRECISION", "confusion matrix", "1 交通运输"] {
+    for needle in [
+        "FOLD",
+        "mean",
+        "macro-F1",
+        "PRECISION",
+        "confusion matrix",
+        "1 交通运输",
+    ] {
         assert!(text.contains(needle), "{needle} missing in\n{text}");
     }
 }
@@ -209,7 +221,10 @@ fn cross_validated_macro_f1_on_real_appeals_clears_the_bar() {
     let extra = data.join("appeals_extra_segmented.csv");
     if !train.exists() || !extra.exists() {
         let reason = format!("skipped: the shared data is not at {}", data.display());
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{reason} (CI=true)");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{reason} (CI=true)"
+        );
         println!("{reason}");
         return;
     }

@@ -16,8 +16,8 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use hotline_core::classify::{
-    Added, Algorithm, Classifier, CrossValidation, Evaluation, Example, ExampleSet,
-    FeatureConfig, Form, Model, TrainConfig, TrainSummary, cross_validate, evaluate, train,
+    Added, Algorithm, Classifier, CrossValidation, Evaluation, Example, ExampleSet, FeatureConfig,
+    Form, Model, TrainConfig, TrainSummary, cross_validate, evaluate, train,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
@@ -71,15 +71,15 @@ pub struct TrainFlags {
     #[arg(long, value_name = "C")]
     pub c: Option<f64>,
 
-    /// Smoothing of complement_nb [default: 0.3]
+    /// Smoothing of complement_nb [default: 0.1]
     #[arg(long, value_name = "A")]
     pub alpha: Option<f64>,
 
-    /// Weigh messages so every category counts the same (svm)
-    #[arg(long)]
-    pub balanced: bool,
+    /// Weigh messages so every category counts the same, true or false (svm) [default: true]
+    #[arg(long, value_name = "BOOL")]
+    pub balanced: Option<bool>,
 
-    /// Character n-gram lengths, MIN-MAX [default: 1-3]
+    /// Character n-gram lengths, MIN-MAX [default: 2-2]
     #[arg(long, value_name = "MIN-MAX", value_parser = parse_range)]
     pub ngrams: Option<(u8, u8)>,
 
@@ -87,7 +87,7 @@ pub struct TrainFlags {
     #[arg(long, value_name = "BITS")]
     pub hash_bits: Option<u8>,
 
-    /// Ignore n-grams seen in fewer messages [default: 2]
+    /// Ignore n-grams seen in fewer texts [default: 3]
     #[arg(long, value_name = "N")]
     pub min_df: Option<u32>,
 
@@ -183,8 +183,8 @@ impl TrainFlags {
         if let Some(alpha) = self.alpha {
             config.alpha = alpha;
         }
-        if self.balanced {
-            config.balanced = true;
+        if let Some(balanced) = self.balanced {
+            config.balanced = balanced;
         }
         if let Some((min, max)) = self.ngrams {
             features.min_n = min;
@@ -253,9 +253,11 @@ fn read_rows_from(input: impl std::io::Read) -> anyhow::Result<Vec<Row>> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
     let headers = reader.headers().context("no header row")?.clone();
     let find = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim_start_matches('\u{feff}').trim().eq_ignore_ascii_case(name))
+        headers.iter().position(|h| {
+            h.trim_start_matches('\u{feff}')
+                .trim()
+                .eq_ignore_ascii_case(name)
+        })
     };
     let columns = Columns {
         id: find("id"),
@@ -435,7 +437,10 @@ fn print_summary(
     seconds: f64,
 ) {
     print_fields(&[
-        ("model", format!("{} ({:.1} MiB)", out.display(), mib(bytes))),
+        (
+            "model",
+            format!("{} ({:.1} MiB)", out.display(), mib(bytes)),
+        ),
         (
             "messages",
             format!("{} ({} texts)", summary.examples, summary.texts),
@@ -488,10 +493,7 @@ fn run_eval(args: EvalArgs, format: Format) -> anyhow::Result<()> {
         bar.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
         // Messages known as original text, the form new appeals arrive in.
-        let originals = examples
-            .iter()
-            .filter(|e| e.form == Form::Original)
-            .count();
+        let originals = examples.iter().filter(|e| e.form == Form::Original).count();
         let original = (originals > 0 && originals < examples.len())
             .then(|| cv.restricted(&examples, |e| e.form == Form::Original));
         match format {
@@ -671,9 +673,8 @@ fn print_evaluation(evaluation: &Evaluation) {
     println!();
     println!("confusion matrix (rows: true category, columns: predicted, numbered as the rows)");
     let labels = evaluation.labels();
-    let mut matrix = Table::new(
-        std::iter::once(String::new()).chain((1..=labels.len()).map(|i| i.to_string())),
-    );
+    let mut matrix =
+        Table::new(std::iter::once(String::new()).chain((1..=labels.len()).map(|i| i.to_string())));
     for (i, (label, row)) in labels.iter().zip(evaluation.confusion()).enumerate() {
         matrix.row(
             std::iter::once(format!("{} {label}", i + 1)).chain(row.iter().map(u64::to_string)),
@@ -758,7 +759,7 @@ mod tests {
             algorithm: Some("logistic".into()),
             c: Some(2.0),
             alpha: None,
-            balanced: false,
+            balanced: None,
             ngrams: Some((2, 4)),
             hash_bits: Some(18),
             min_df: None,

@@ -24,7 +24,7 @@ pub struct FeatureConfig {
     /// [`MAX_HASH_BITS`]); collisions get rarer, and the model larger, with
     /// more bits.
     pub hash_bits: u8,
-    /// Buckets seen in fewer training messages than this get no weight: rare
+    /// Buckets seen in fewer training texts than this get no weight: rare
     /// n-grams are mostly names, numbers and typos.
     pub min_df: u32,
 }
@@ -37,13 +37,14 @@ pub const MIN_HASH_BITS: u8 = 4;
 pub const MAX_HASH_BITS: u8 = 22;
 
 impl Default for FeatureConfig {
-    /// Character 1- to 3-grams in 2^20 buckets, seen in at least 2 messages.
+    /// Character bigrams in 2^20 buckets, seen in at least 3 texts: the best
+    /// of the settings cross-validated in `docs/classifier.md`.
     fn default() -> Self {
         Self {
-            min_n: 1,
-            max_n: 3,
+            min_n: 2,
+            max_n: 2,
             hash_bits: 20,
-            min_df: 2,
+            min_df: 3,
         }
     }
 }
@@ -73,19 +74,22 @@ impl FeatureConfig {
 }
 
 /// Maps one character to its normalised form, or `None` to drop it.
-fn fold(c: char) -> Option<char> {
-    // The common case first: CJK Unified Ideographs.
-    if ('\u{4E00}'..='\u{9FFF}').contains(&c) {
-        return Some(c);
+#[inline]
+pub fn fold(c: char) -> Option<char> {
+    match c {
+        // The common case first: CJK Unified Ideographs.
+        '\u{4E00}'..='\u{9FFF}' => Some(c),
+        _ if c.is_ascii() => c.is_ascii_alphanumeric().then(|| c.to_ascii_lowercase()),
+        // Full-width ASCII.
+        '\u{FF01}'..='\u{FF5E}' => {
+            let c = char::from_u32(u32::from(c) - 0xFEE0)?;
+            c.is_ascii_alphanumeric().then(|| c.to_ascii_lowercase())
+        }
+        // General punctuation and CJK punctuation, spaces and brackets: no
+        // letter or digit among them, so skip the Unicode tables.
+        '\u{2000}'..='\u{206F}' | '\u{3000}'..='\u{3004}' | '\u{3008}'..='\u{3020}' => None,
+        _ => c.is_alphanumeric().then_some(c),
     }
-    let c = match c {
-        '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0)?,
-        _ => c,
-    };
-    if c.is_ascii() {
-        return c.is_ascii_alphanumeric().then(|| c.to_ascii_lowercase());
-    }
-    c.is_alphanumeric().then_some(c)
 }
 
 /// Appends the normalised form of `text` to `out` (see the module docs).
@@ -118,28 +122,102 @@ fn finish(mut hash: u64) -> u64 {
     hash ^ (hash >> 33)
 }
 
-/// Appends the bucket of every n-gram of already-normalised `text` to `out`,
-/// one entry per occurrence. The order is unspecified; callers sort.
-pub fn hash_ngrams(text: &str, config: &FeatureConfig, out: &mut Vec<u32>) {
-    let max_n = usize::from(config.max_n);
+/// Calls `emit` with the bucket of every n-gram of already-normalised
+/// characters, once per occurrence.
+#[inline]
+pub fn hash_ngrams(
+    chars: impl IntoIterator<Item = char>,
+    config: &FeatureConfig,
+    mut emit: impl FnMut(u32),
+) {
+    /// A power of two at least [`MAX_NGRAM`], so the ring index is a mask.
+    const RING: usize = 8;
+    let max_n = usize::from(config.max_n).min(RING);
     let min_n = usize::from(config.min_n);
     let shift = 64 - u32::from(config.hash_bits);
-    // The last `max_n` characters, newest at `(seen - 1) % max_n`.
-    let mut window = ['\0'; MAX_NGRAM as usize];
+    // The last characters, the newest at `(seen - 1) % RING`.
+    let mut window = ['\0'; RING];
     let mut seen = 0usize;
-    for c in text.chars() {
-        window[seen % max_n] = c;
+    for c in chars {
+        window[seen % RING] = c;
         seen += 1;
         let longest = seen.min(max_n);
         // Hash the n-grams ending at `c`, growing leftwards: c, bc, abc, ...
         let mut hash = 0xcbf2_9ce4_8422_2325_u64;
         for n in 1..=longest {
-            hash = step(hash, window[(seen - n) % max_n]);
+            hash = step(hash, window[(seen - n) % RING]);
             if n >= min_n {
-                let bucket = finish(hash ^ ((n as u64) << 56)) >> shift;
-                out.push(bucket as u32);
+                emit((finish(hash ^ ((n as u64) << 56)) >> shift) as u32);
             }
         }
+    }
+}
+
+/// Counts n-gram buckets in a small open-addressing table, in time linear in
+/// the number of n-grams; reused across messages.
+#[derive(Debug, Clone, Default)]
+pub struct Counter {
+    /// `(bucket, count)`; [`Counter::EMPTY`] marks a free slot. The length is
+    /// a power of two, at least twice the number of buckets held.
+    slots: Vec<(u32, u32)>,
+    /// The slots in use, in first-seen order.
+    used: Vec<u32>,
+}
+
+impl Counter {
+    /// The bucket value of a free slot (buckets are below 2^22).
+    const EMPTY: u32 = u32::MAX;
+
+    /// Forgets every count.
+    pub fn clear(&mut self) {
+        for &i in &self.used {
+            self.slots[i as usize] = (Self::EMPTY, 0);
+        }
+        self.used.clear();
+    }
+
+    /// Counts one occurrence of `bucket`.
+    #[inline]
+    pub fn add(&mut self, bucket: u32) {
+        if (self.used.len() + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = bucket as usize & mask;
+        loop {
+            let slot = &mut self.slots[i];
+            if slot.0 == bucket {
+                slot.1 += 1;
+                return;
+            }
+            if slot.0 == Self::EMPTY {
+                *slot = (bucket, 1);
+                self.used.push(i as u32);
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Doubles the table (at least 1024 slots), keeping the counts.
+    fn grow(&mut self) {
+        let held: Vec<(u32, u32)> = self.counts().collect();
+        self.slots = vec![(Self::EMPTY, 0); (self.slots.len() * 2).max(1024)];
+        self.used.clear();
+        let mask = self.slots.len() - 1;
+        for (bucket, count) in held {
+            let mut i = bucket as usize & mask;
+            while self.slots[i].0 != Self::EMPTY {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = (bucket, count);
+            self.used.push(i as u32);
+        }
+    }
+
+    /// Returns `(bucket, count)` pairs in first-seen order.
+    pub fn counts(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.used.iter().map(|&i| self.slots[i as usize])
     }
 }
 
@@ -276,7 +354,10 @@ mod tests {
 
     #[test]
     fn normalisation_drops_spaces_and_punctuation_and_folds_width_and_case() {
-        assert_eq!(normalize("小区 停水，ＡＢＣ１２３ Ab！\n"), "小区停水abc123ab");
+        assert_eq!(
+            normalize("小区 停水，ＡＢＣ１２３ Ab！\n"),
+            "小区停水abc123ab"
+        );
         assert_eq!(normalize("  \u{3000}。、"), "");
     }
 
@@ -285,8 +366,16 @@ mod tests {
         let config = FeatureConfig::default();
         let mut a = Vec::new();
         let mut b = Vec::new();
-        hash_ngrams(&normalize("小区停水，物业不管！"), &config, &mut a);
-        hash_ngrams(&normalize("小区 停水 物业 不管"), &config, &mut b);
+        hash_ngrams(
+            normalize("小区停水，物业不管！").chars(),
+            &config,
+            |b| a.push(b),
+        );
+        hash_ngrams(
+            normalize("小区 停水 物业 不管").chars(),
+            &config,
+            |x| b.push(x),
+        );
         a.sort_unstable();
         b.sort_unstable();
         assert_eq!(a, b);
@@ -301,12 +390,12 @@ mod tests {
             min_df: 1,
         };
         let mut out = Vec::new();
-        hash_ngrams("abcd", &config, &mut out);
+        hash_ngrams("abcd".chars(), &config, |b| out.push(b));
         // 4 unigrams, 3 bigrams, 2 trigrams.
         assert_eq!(out.len(), 9);
         let two_three = FeatureConfig { min_n: 2, ..config };
         out.clear();
-        hash_ngrams("abcd", &two_three, &mut out);
+        hash_ngrams("abcd".chars(), &two_three, |b| out.push(b));
         assert_eq!(out.len(), 5);
         assert!(out.iter().all(|&b| (b as usize) < config.buckets()));
     }
@@ -320,7 +409,7 @@ mod tests {
             min_df: 1,
         };
         let mut out = Vec::new();
-        hash_ngrams("停水停水", &config, &mut out);
+        hash_ngrams("停水停水".chars(), &config, |b| out.push(b));
         // 停水, 水停, 停水
         assert_eq!(out.len(), 3);
         assert_eq!(out[0], out[2]);
@@ -329,6 +418,36 @@ mod tests {
         count_sorted(&mut out, &mut counts);
         assert_eq!(counts.len(), 2);
         assert_eq!(counts.iter().map(|c| c.1).sum::<u32>(), 3);
+    }
+
+    #[test]
+    fn the_punctuation_shortcut_agrees_with_the_unicode_tables() {
+        for c in ('\u{2000}'..='\u{206F}').chain('\u{3000}'..='\u{303F}') {
+            let expected = c.is_alphanumeric().then_some(c);
+            assert_eq!(fold(c), expected, "{c:?} U+{:04X}", u32::from(c));
+        }
+        assert_eq!(fold('〇'), Some('〇'));
+        assert_eq!(fold('Ａ'), Some('a'));
+        assert_eq!(fold('＠'), None);
+    }
+
+    #[test]
+    fn the_counter_counts_like_sorting_does_and_grows() {
+        let mut counter = Counter::default();
+        let mut buckets: Vec<u32> = (0..5000u32).map(|i| (i * 7919) % 1500).collect();
+        for &b in &buckets {
+            counter.add(b);
+        }
+        let mut counted: Vec<(u32, u32)> = counter.counts().collect();
+        counted.sort_unstable();
+        let mut sorted = Vec::new();
+        count_sorted(&mut buckets, &mut sorted);
+        assert_eq!(counted, sorted);
+        counter.clear();
+        assert_eq!(counter.counts().count(), 0);
+        counter.add(3);
+        counter.add(3);
+        assert_eq!(counter.counts().collect::<Vec<_>>(), [(3, 2)]);
     }
 
     #[test]
@@ -348,7 +467,10 @@ mod tests {
             FeatureConfig { min_n: 4, ..ok },
             FeatureConfig { max_n: 7, ..ok },
             FeatureConfig { hash_bits: 3, ..ok },
-            FeatureConfig { hash_bits: 23, ..ok },
+            FeatureConfig {
+                hash_bits: 23,
+                ..ok
+            },
         ] {
             assert!(bad.problem().is_some(), "{bad:?}");
         }

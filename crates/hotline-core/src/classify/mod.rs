@@ -167,25 +167,35 @@ impl Classifier {
     /// 1.0 and `rule` names it; the model's other categories follow with the
     /// model's confidences.
     pub fn classify(&self, title: &str, body: &str, k: usize) -> Prediction {
-        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => self.classify_with(&mut scratch, title, body, k),
-            // Only reachable if classify re-entered itself on this thread.
-            Err(_) => self.classify_with(&mut Scratch::default(), title, body, k),
-        })
+        with_scratch(|scratch| self.classify_with(scratch, title, body, k))
     }
 
     /// [`Classifier::classify`] with caller-owned buffers.
-    fn classify_with(&self, scratch: &mut Scratch, title: &str, body: &str, k: usize) -> Prediction {
+    fn classify_with(
+        &self,
+        scratch: &mut Scratch,
+        title: &str,
+        body: &str,
+        k: usize,
+    ) -> Prediction {
         let k = k.max(1);
-        scratch.text.clear();
-        features::normalize_into(title, &mut scratch.text);
-        features::normalize_into(body, &mut scratch.text);
-        let forced = self.rules.iter().position(|rule| {
-            rule.keywords
-                .iter()
-                .all(|keyword| scratch.text.contains(keyword.as_str()))
-        });
-        self.model.score_normalized(scratch);
+        let mut forced = None;
+        if self.rules.is_empty() {
+            let chars = title.chars().chain(body.chars()).filter_map(features::fold);
+            self.model.score_chars(chars, scratch);
+        } else {
+            let mut text = std::mem::take(&mut scratch.text);
+            text.clear();
+            features::normalize_into(title, &mut text);
+            features::normalize_into(body, &mut text);
+            forced = self.rules.iter().position(|rule| {
+                rule.keywords
+                    .iter()
+                    .all(|keyword| text.contains(keyword.as_str()))
+            });
+            self.model.score_chars(text.chars(), scratch);
+            scratch.text = text;
+        }
         let mut ranked = softmax_ranked(&scratch.scores, self.model.confidence_scale());
         let labels = self.model.labels();
         match forced {
@@ -226,14 +236,19 @@ impl Classifier {
     /// Returns the index of the best label for a text, ignoring rules, and
     /// its confidence; for evaluation.
     pub(crate) fn best_label(&self, text: &str) -> (usize, f64) {
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            scratch.text.clear();
-            features::normalize_into(text, &mut scratch.text);
-            self.model.score_normalized(&mut scratch);
+        with_scratch(|scratch| {
+            self.model.score_text(text, scratch);
             softmax_ranked(&scratch.scores, self.model.confidence_scale())[0]
         })
     }
+}
+
+/// Runs `f` with this thread's scratch buffers (fresh ones if they are in use).
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        Err(_) => f(&mut Scratch::default()),
+    })
 }
 
 /// Returns `(label index, probability)` pairs of `softmax(scale · scores)`,

@@ -205,8 +205,14 @@ fn the_classifier_can_be_shared_across_threads() {
 #[test]
 fn progress_ends_at_its_total() {
     let mut seen = Vec::new();
-    train(&corpus(), &config(), &mut |done, total| seen.push((done, total))).expect("trains");
+    train(&corpus(), &config(), &mut |done, total| {
+        seen.push((done, total))
+    })
+    .expect("trains");
     let (done, total) = *seen.last().expect("reported");
     assert_eq!(done, total);
-    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 == w[1].1));
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0].0 <= w[1].0 && w[0].1 == w[1].1)
+    );
 }

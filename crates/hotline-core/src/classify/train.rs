@@ -172,8 +172,8 @@ impl Default for TrainConfig {
             features: FeatureConfig::default(),
             algorithm: Algorithm::Svm,
             c: 1.0,
-            alpha: 0.3,
-            balanced: false,
+            alpha: 0.1,
+            balanced: true,
             epochs: 50,
             seed: 12345,
             threads: 0,
@@ -522,9 +522,7 @@ pub(crate) fn train_labels(
                 let Some(truth) = labels.iter().position(|l| *l == example.label) else {
                     continue;
                 };
-                scratch.text.clear();
-                normalize_into(example.text(), &mut scratch.text);
-                model.score_normalized(&mut scratch);
+                model.score_text(example.text(), &mut scratch);
                 scores.push((scratch.scores.clone(), truth));
             }
             Outcome::Scores(scores)
@@ -625,7 +623,7 @@ fn vectorize(
             text.clear();
             normalize_into(form, &mut text);
             buckets.clear();
-            hash_ngrams(&text, features, &mut buckets);
+            hash_ngrams(text.chars(), features, |bucket| buckets.push(bucket));
             count_sorted(&mut buckets, &mut counts);
             for &(bucket, _) in &counts {
                 df[bucket as usize] += 1;
@@ -636,10 +634,7 @@ fn vectorize(
         }
     }
     let docs = rows.len();
-    let idf: Vec<f32> = df
-        .iter()
-        .map(|&d| idf(docs, d, features.min_df))
-        .collect();
+    let idf: Vec<f32> = df.iter().map(|&d| idf(docs, d, features.min_df)).collect();
     rows.reweight_and_normalize(|bucket, tf| tf * idf[bucket as usize]);
     // Number the active buckets from the most frequent down: the weights
     // of common n-grams then share a small, cache-resident block, which
@@ -682,7 +677,6 @@ pub(crate) fn fit(
         active,
     } = vectorize(examples, labels, &config.features, progress);
     let dim = active.len();
-    eprintln!("DEBUG rows {} nnz {} dim {}", rows.len(), rows.rows().map(|r| r.0.len()).sum::<usize>(), dim);
     let classes = labels.len();
     let stride = classes + 1;
     let mut table = vec![0.0f32; config.features.buckets() * stride];
@@ -727,7 +721,10 @@ fn store(table: &mut [f32], w: &[f32], active: &[u32], classes: usize) {
     for (number, &bucket) in active.iter().enumerate() {
         let bucket = bucket as usize;
         let row = &mut table[bucket * stride + 1..(bucket + 1) * stride];
-        for (slot, &weight) in row.iter_mut().zip(&w[number * classes..(number + 1) * classes]) {
+        for (slot, &weight) in row
+            .iter_mut()
+            .zip(&w[number * classes..(number + 1) * classes])
+        {
             *slot = weight;
         }
     }
@@ -944,7 +941,8 @@ fn complement_nb(
         for class in 0..classes {
             let complement = bucket_total - row[class];
             let complement_all = all - class_total[class];
-            out[class] = -((alpha + complement) / (alpha * dim as f64 + complement_all)).ln() as f32;
+            out[class] =
+                -((alpha + complement) / (alpha * dim as f64 + complement_all)).ln() as f32;
         }
     }
     w
