@@ -247,9 +247,11 @@ fn cross_validated_macro_f1_on_real_appeals_clears_the_bar() {
         .iter()
         .map(|f| f["macro_f1"].as_f64().expect("fold macro-F1"))
         .collect();
-    let original = report["original_text"]["mean_macro_f1"].as_f64();
+    let original = report["original_text"]["mean_macro_f1"]
+        .as_f64()
+        .map_or_else(|| "n/a".to_owned(), |f| format!("{f:.4}"));
     println!(
-        "5-fold macro-F1 on the shared appeals: mean {mean:.4}, folds {folds:.4?}, original text only {original:.4?}"
+        "5-fold macro-F1 on the shared appeals: mean {mean:.4}, folds {folds:.4?}, original text only {original}"
     );
     assert_eq!(folds.len(), 5);
     assert!(

@@ -102,6 +102,10 @@ pub struct TrainFlags {
     /// Folds of the internal cross-validation fitting the confidence scale; 0 skips it [default: 3]
     #[arg(long, value_name = "K")]
     pub calibration_folds: Option<usize>,
+
+    /// Threads for independent fits (calibration and cross-validation folds); 0: every core [default: 0]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 /// `classify train`.
@@ -171,7 +175,7 @@ pub fn run(command: ClassifyCommand, format: Format) -> anyhow::Result<()> {
 
 impl TrainFlags {
     /// Applies the given flags over the default configuration.
-    fn config(&self, training_model: bool) -> anyhow::Result<TrainConfig> {
+    fn config(&self) -> anyhow::Result<TrainConfig> {
         let mut config = TrainConfig::default();
         let mut features = config.features;
         if let Some(name) = &self.algorithm {
@@ -203,12 +207,11 @@ impl TrainFlags {
         if let Some(seed) = self.seed {
             config.seed = seed;
         }
-        match self.calibration_folds {
-            Some(folds) => config.calibration_folds = folds,
-            // Cross-validation measures ranking; calibrating each fold's model
-            // would only slow it down, unless asked for.
-            None if !training_model => config.calibration_folds = 0,
-            None => {}
+        if let Some(threads) = self.threads {
+            config.threads = threads;
+        }
+        if let Some(folds) = self.calibration_folds {
+            config.calibration_folds = folds;
         }
         Ok(config)
     }
@@ -391,7 +394,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// `classify train`.
 fn run_train(args: TrainArgs, format: Format) -> anyhow::Result<()> {
-    let config = args.flags.config(true)?;
+    let config = args.flags.config()?;
     let (examples, report) = load_examples(&args.data.data)?;
     print_load_report(&report, examples.len());
     let started = Instant::now();
@@ -449,12 +452,9 @@ fn print_summary(
         (
             "features",
             format!(
-                "character {}-{}-grams, 2^{} buckets ({} used), min df {}",
-                features.min_n,
-                features.max_n,
-                features.hash_bits,
-                summary.active_buckets,
-                features.min_df
+                "{} ({} buckets used)",
+                describe_features(features),
+                summary.active_buckets
             ),
         ),
         ("epochs", summary.epochs.to_string()),
@@ -476,6 +476,41 @@ fn print_summary(
     table.print_or("(no categories)");
 }
 
+/// Describes feature settings in words, e.g. `character 2-grams in 2^20 buckets`.
+fn describe_features(features: &FeatureConfig) -> String {
+    let lengths = if features.min_n == features.max_n {
+        features.min_n.to_string()
+    } else {
+        format!("{}-{}", features.min_n, features.max_n)
+    };
+    format!(
+        "character {lengths}-grams in 2^{} buckets, min df {}",
+        features.hash_bits, features.min_df
+    )
+}
+
+/// Describes a training configuration in one line.
+fn describe_config(config: &TrainConfig) -> String {
+    let solver = match config.algorithm {
+        Algorithm::Svm => format!(
+            "svm (c {}, {})",
+            config.c,
+            if config.balanced {
+                "balanced"
+            } else {
+                "unweighted"
+            }
+        ),
+        Algorithm::Logistic => format!("logistic (c {}, {} epochs)", config.c, config.epochs),
+        Algorithm::ComplementNb => format!("complement_nb (alpha {})", config.alpha),
+    };
+    format!(
+        "{solver}, {}, seed {}",
+        describe_features(&config.features),
+        config.seed
+    )
+}
+
 /// Bytes in MiB.
 fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
@@ -487,7 +522,7 @@ fn run_eval(args: EvalArgs, format: Format) -> anyhow::Result<()> {
     print_load_report(&report, examples.len());
     let started = Instant::now();
     if let Some(k) = args.folds {
-        let config = args.flags.config(false)?;
+        let config = args.flags.config()?;
         let bar = progress_bar("folds");
         let cv = cross_validate(&examples, k, &config, &mut tick(&bar))?;
         bar.finish_and_clear();
@@ -537,6 +572,7 @@ fn config_json(config: &TrainConfig) -> Value {
         "balanced": config.balanced,
         "epochs": config.epochs,
         "seed": config.seed,
+        "threads": config.threads,
         "calibration_folds": config.calibration_folds,
     })
 }
@@ -583,17 +619,10 @@ fn print_cross_validation(
     config: &TrainConfig,
     seconds: f64,
 ) {
-    let features = &config.features;
     println!(
-        "{}-fold cross-validation: {}, character {}-{}-grams, 2^{} buckets, min df {}, c {}, seed {} ({seconds:.1} s)",
+        "{}-fold cross-validation: {} ({seconds:.1} s)",
         cv.folds.len(),
-        config.algorithm,
-        features.min_n,
-        features.max_n,
-        features.hash_bits,
-        features.min_df,
-        config.c,
-        config.seed,
+        describe_config(config),
     );
     println!();
     let mut headers = vec!["FOLD", "MESSAGES", "ACCURACY", "MACRO-F1"];
@@ -631,6 +660,13 @@ fn print_cross_validation(
     }
     table.row(mean);
     print!("{}", table.render());
+    if config.calibration_folds < 2 {
+        println!();
+        println!(
+            "confidences are uncalibrated (--calibration-folds {})",
+            config.calibration_folds
+        );
+    }
     println!();
     println!("all folds together:");
     print_evaluation(&cv.pooled);
@@ -689,6 +725,7 @@ fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
     let rows = read_rows(&args.data)?;
     let bar = progress_bar("predicting");
     bar.set_length(rows.len() as u64);
+    let started = Instant::now();
     let mut out = Vec::new();
     {
         let mut writer = csv::Writer::from_writer(&mut out);
@@ -705,12 +742,18 @@ fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
         writer.flush()?;
     }
     bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
     if args.out.as_os_str() == "-" {
         use std::io::Write as _;
         std::io::stdout().write_all(&out)?;
     } else {
         write_atomically(&args.out, &out)?;
-        eprintln!("wrote {} predictions to {}", rows.len(), args.out.display());
+        eprintln!(
+            "wrote {} predictions to {} in {seconds:.2} s ({:.0} messages/s)",
+            rows.len(),
+            args.out.display(),
+            rows.len() as f64 / seconds.max(1e-9)
+        );
     }
     Ok(())
 }
@@ -754,7 +797,7 @@ mod tests {
     }
 
     #[test]
-    fn flags_override_the_defaults_and_eval_skips_calibration() {
+    fn flags_override_the_defaults() {
         let flags = TrainFlags {
             algorithm: Some("logistic".into()),
             c: Some(2.0),
@@ -766,15 +809,16 @@ mod tests {
             epochs: None,
             seed: Some(1),
             calibration_folds: None,
+            threads: None,
         };
-        let config = flags.config(false).expect("valid");
+        let config = flags.config().expect("valid");
         assert_eq!(config.algorithm, Algorithm::Logistic);
         assert_eq!(config.c, 2.0);
         assert_eq!((config.features.min_n, config.features.max_n), (2, 4));
         assert_eq!(config.features.hash_bits, 18);
-        assert_eq!(config.calibration_folds, 0);
+        assert_eq!(config.seed, 1);
         assert_eq!(
-            flags.config(true).expect("valid").calibration_folds,
+            config.calibration_folds,
             TrainConfig::default().calibration_folds
         );
     }
