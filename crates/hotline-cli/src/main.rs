@@ -67,6 +67,10 @@ async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Serve(_) | Command::Migrate(_) => {
             anyhow::bail!("serve and migrate run on their own runtime")
         }
+        Command::Health(args) => {
+            let ctx = connect(&global, None).await?;
+            cmd::health::run(&ctx, args).await
+        }
         Command::Demo(args) => {
             let ctx = connect(&global, Some(Path::new(ADMIN_KEY_FILE))).await?;
             hint_on_auth_failure(&ctx, cmd::demo::run(&ctx, args).await)

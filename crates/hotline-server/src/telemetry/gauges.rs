@@ -8,15 +8,16 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use hotline_core::TicketStatus;
 use hotline_store::Store;
 use jiff::Timestamp;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Meter, ObservableGauge};
 use tokio::sync::watch;
 
-/// The last count. Series once seen stay reported (at zero when gone), so a
-/// department that clears its backlog drops to 0 instead of freezing at its
-/// last value in the collector.
+/// The last count. Every status and every department is reported, at zero
+/// when it has no ticket, so a department that clears its backlog drops to 0
+/// instead of vanishing with its last value frozen in the collector.
 #[derive(Debug, Default)]
 struct Snapshot {
     by_status: BTreeMap<String, u64>,
@@ -34,7 +35,7 @@ pub struct Gauges {
 }
 
 impl Gauges {
-    /// Registers the gauges on `meter`; they report zeros until [`Gauges::refresh`].
+    /// Registers the gauges on `meter`; they report nothing until [`Gauges::refresh`].
     pub fn new(meter: &Meter) -> Self {
         let snapshot = Arc::new(Mutex::new(Snapshot::default()));
         let read = Arc::clone(&snapshot);
@@ -88,19 +89,25 @@ impl Gauges {
     ) -> hotline_store::StoreResult<()> {
         let counts = store.ticket_counts(now).await?;
         let oldest = store.due_for_sweep(now, 1).await?;
+        let departments = store.list_departments().await?;
         let lag = oldest
             .first()
             .map(|due| now.duration_since(due.next_check_at).as_secs_f64().max(0.0))
             .unwrap_or(0.0);
         let mut snapshot = self.snapshot.lock().unwrap_or_else(PoisonError::into_inner);
-        for n in snapshot.by_status.values_mut() {
-            *n = 0;
+        for status in TicketStatus::ALL {
+            snapshot.by_status.insert(status.as_str().to_owned(), 0);
         }
         for (status, n) in counts.by_status {
             snapshot.by_status.insert(status.as_str().to_owned(), n);
         }
         for n in snapshot.overdue_by_department.values_mut() {
             *n = 0;
+        }
+        for department in departments {
+            snapshot
+                .overdue_by_department
+                .insert(department.id.as_str().to_owned(), 0);
         }
         for (department, n) in counts.overdue_by_department {
             snapshot
