@@ -383,7 +383,12 @@ async fn the_gauges_count_statuses_overdue_departments_and_the_sweepers_lag() {
 
     // Before the sign deadline: one dispatched ticket, nothing overdue or due.
     gauges.refresh(bench.store.as_ref(), at(30)).await.unwrap();
-    let (statuses, overdue, lag) = gauges.last();
+    let reading = gauges.last();
+    let (statuses, overdue, lag) = (
+        reading.by_status,
+        reading.overdue_by_department,
+        reading.sweeper_lag_seconds,
+    );
     assert_eq!(
         statuses.len(),
         TicketStatus::ALL.len(),
@@ -400,13 +405,14 @@ async fn the_gauges_count_statuses_overdue_departments_and_the_sweepers_lag() {
     // Past it, unswept: the bureau has one overdue ticket, and the yellow light
     // due at minute 48 has waited 22 minutes.
     gauges.refresh(bench.store.as_ref(), at(70)).await.unwrap();
-    let (_, overdue, lag) = gauges.last();
-    assert_eq!(overdue[0], (ENV_BUREAU.to_owned(), 1));
+    let reading = gauges.last();
+    assert_eq!(reading.overdue_by_department[0], (ENV_BUREAU.to_owned(), 1));
+    let lag = reading.sweeper_lag_seconds;
     assert!((lag - 22.0 * 60.0).abs() < 1e-6, "{lag}");
 
     // Once swept, nothing due remains: no lag.
     bench.sweep(at(70)).await;
     gauges.refresh(bench.store.as_ref(), at(70)).await.unwrap();
-    let (_, _, lag) = gauges.last();
+    let lag = gauges.last().sweeper_lag_seconds;
     assert!(lag.abs() < f64::EPSILON, "{lag}");
 }

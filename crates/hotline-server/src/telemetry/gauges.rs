@@ -25,6 +25,17 @@ struct Snapshot {
     sweeper_lag_seconds: f64,
 }
 
+/// What the gauges report, as last counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GaugeReading {
+    /// Tickets per status, every status, by name.
+    pub by_status: Vec<(String, u64)>,
+    /// Overdue tickets per department, every department, by id.
+    pub overdue_by_department: Vec<(String, u64)>,
+    /// Now minus the oldest due check not yet swept, in seconds.
+    pub sweeper_lag_seconds: f64,
+}
+
 /// The registered gauges; they report while this lives.
 #[derive(Debug)]
 pub struct Gauges {
@@ -138,13 +149,13 @@ impl Gauges {
         }
     }
 
-    /// Returns the last count, for tests: statuses, overdue by department, lag.
-    pub fn last(&self) -> (Vec<(String, u64)>, Vec<(String, u64)>, f64) {
+    /// Returns the last count.
+    pub fn last(&self) -> GaugeReading {
         let snapshot = self.snapshot.lock().unwrap_or_else(PoisonError::into_inner);
-        (
-            snapshot.by_status.clone().into_iter().collect(),
-            snapshot.overdue_by_department.clone().into_iter().collect(),
-            snapshot.sweeper_lag_seconds,
-        )
+        GaugeReading {
+            by_status: snapshot.by_status.clone().into_iter().collect(),
+            overdue_by_department: snapshot.overdue_by_department.clone().into_iter().collect(),
+            sweeper_lag_seconds: snapshot.sweeper_lag_seconds,
+        }
     }
 }

@@ -136,15 +136,15 @@ impl Telemetry {
     /// Exports what is buffered and stops the exporters. Blocks while the
     /// exports run: call it from `spawn_blocking` on a running runtime.
     pub fn shutdown(self) {
-        if let Some(tracer) = self.tracer {
-            if let Err(error) = tracer.shutdown() {
-                tracing::warn!(error = %error, "trace export did not shut down cleanly");
-            }
+        if let Some(tracer) = self.tracer
+            && let Err(error) = tracer.shutdown()
+        {
+            tracing::warn!(error = %error, "trace export did not shut down cleanly");
         }
-        if let Some(meter) = self.meter {
-            if let Err(error) = meter.shutdown() {
-                tracing::warn!(error = %error, "metric export did not shut down cleanly");
-            }
+        if let Some(meter) = self.meter
+            && let Err(error) = meter.shutdown()
+        {
+            tracing::warn!(error = %error, "metric export did not shut down cleanly");
         }
     }
 }
