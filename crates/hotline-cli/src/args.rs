@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use jiff::Timestamp;
 
-use crate::cmd::{admin, calendar, classify, demo, dept, serve, supervise, ticket};
+use crate::cmd::{admin, calendar, classify, demo, dept, health, serve, supervise, ticket};
 use crate::output::Format;
 
 /// Text shown after the top-level help.
@@ -94,6 +94,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Apply database migrations and exit
     Migrate(serve::MigrateArgs),
+    /// Check a server's grpc.health.v1 status: exit 0 when SERVING (for container health checks)
+    Health(health::HealthArgs),
     /// Seed demo departments, routing rules and keys (needs the admin key)
     Demo(demo::DemoArgs),
     /// Operator commands: create, dispatch, answer, review, call back, merge tickets

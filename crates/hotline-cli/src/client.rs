@@ -105,6 +105,11 @@ impl Connection {
         SupervisionServiceClient::new(self.channel.clone())
     }
 
+    /// Returns a grpc.health.v1 client (no key needed).
+    pub fn health(&self) -> tonic_health::pb::health_client::HealthClient<AuthChannel> {
+        tonic_health::pb::health_client::HealthClient::new(self.channel.clone())
+    }
+
     /// Returns an AdminService client (administrators).
     pub fn admin(&self) -> AdminServiceClient<AuthChannel> {
         AdminServiceClient::new(self.channel.clone())

@@ -19,6 +19,7 @@ use std::io::IsTerminal as _;
 use std::path::Path;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
@@ -28,21 +29,21 @@ use crate::cmd::Ctx;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let serving = matches!(cli.command, Command::Serve(_) | Command::Migrate(_));
-    init_tracing(if serving { "info" } else { "warn" });
-
-    let runtime = if serving {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    };
-    let result = match runtime {
-        Ok(runtime) => runtime.block_on(run(cli)),
-        Err(error) => Err(anyhow::Error::new(error).context("cannot start the async runtime")),
+    let result = match cli.command {
+        Command::Serve(args) => args.config().and_then(|config| {
+            cmd::serve::with_telemetry(&config, cmd::serve::serve(config.clone()))
+        }),
+        Command::Migrate(args) => args.config().and_then(|config| {
+            cmd::serve::with_telemetry(&config, cmd::serve::migrate(config.clone()))
+        }),
+        command => {
+            init_client_logs();
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")
+                .and_then(|runtime| runtime.block_on(run(cli.global, command)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,10 +51,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default: `default_level`).
-fn init_tracing(default_level: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+/// Logs warnings and errors of client commands to stderr, filtered by `RUST_LOG`.
+fn init_client_logs() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -61,12 +61,16 @@ fn init_tracing(default_level: &str) {
         .try_init();
 }
 
-/// Runs the chosen command.
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let Cli { global, command } = cli;
+/// Runs a client command.
+async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => cmd::serve::serve(args).await,
-        Command::Migrate(args) => cmd::serve::migrate(args).await,
+        Command::Serve(_) | Command::Migrate(_) => {
+            anyhow::bail!("serve and migrate run on their own runtime")
+        }
+        Command::Health(args) => {
+            let ctx = connect(&global, None).await?;
+            cmd::health::run(&ctx, args).await
+        }
         Command::Demo(args) => {
             let ctx = connect(&global, Some(Path::new(ADMIN_KEY_FILE))).await?;
             hint_on_auth_failure(&ctx, cmd::demo::run(&ctx, args).await)
@@ -147,5 +151,11 @@ fn report(error: &anyhow::Error) -> ExitCode {
         return ExitCode::from(output::status_exit_code(status));
     }
     eprintln!("error: {error:#}");
+    if error
+        .downcast_ref::<hotline_server::ConfigError>()
+        .is_some()
+    {
+        return ExitCode::from(2);
+    }
     ExitCode::FAILURE
 }

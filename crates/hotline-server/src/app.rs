@@ -29,6 +29,9 @@ use crate::config::{Database, ServerConfig};
 use crate::service::{AdminApi, DepartmentApi, SupervisionApi, TicketApi};
 use crate::state::Shared;
 use crate::sweeper::Sweeper;
+use crate::telemetry::SERVICE_NAME;
+use crate::telemetry::gauges::Gauges;
+use crate::telemetry::rpc::{RpcLayer, RpcMetrics};
 
 /// Largest request accepted: a ticket body is at most 10 000 characters, so
 /// 1 MiB leaves ample room while bounding what one call can make us buffer.
@@ -168,9 +171,11 @@ impl App {
                 shared.shutdown.send_replace(true);
             }
         };
+        let rpc_metrics = RpcMetrics::new(&opentelemetry::global::meter(SERVICE_NAME));
         let server = Server::builder()
             .timeout(RPC_TIMEOUT)
             .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
+            .layer(RpcLayer::new(rpc_metrics))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(
@@ -200,6 +205,15 @@ impl App {
             Sweeper::new(Arc::clone(&shared))
                 .run(self.config.sweep_interval, shared.shutdown.subscribe()),
         );
+        // The gauges cost two grouped counts per interval: only worth it when exported.
+        let gauges = self.config.otlp_endpoint.is_some().then(|| {
+            let gauges = Gauges::new(&opentelemetry::global::meter(SERVICE_NAME));
+            tokio::spawn(gauges.run(
+                Arc::clone(&shared.store),
+                self.config.metrics_interval,
+                shared.shutdown.subscribe(),
+            ))
+        });
         let mut stopping = shared.shutdown.subscribe();
         let drain_deadline = async move {
             // An error means the sender is gone, which cannot happen while `shared` lives.
@@ -217,6 +231,11 @@ impl App {
         shared.shutdown.send_replace(true);
         if let Err(error) = sweeper.await {
             tracing::error!(error = %error, "sweeper task failed");
+        }
+        if let Some(gauges) = gauges
+            && let Err(error) = gauges.await
+        {
+            tracing::error!(error = %error, "gauge task failed");
         }
         shared.store.close().await;
         tracing::info!("server stopped");

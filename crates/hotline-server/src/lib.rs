@@ -7,7 +7,8 @@
 //! listener until a shutdown future resolves), [`ServerConfig`] and
 //! [`migrate`]; the `hotline` CLI binds, installs signal handlers and calls them.
 //!
-//! Layout: `config` (settings), `app` (wiring and lifecycle), `state` (shared
+//! Layout: `config` (settings and their layers), `telemetry` (logs, spans,
+//! metrics, OTLP export), `app` (wiring and lifecycle), `state` (shared
 //! state, scoping, the mutation path), `auth` (keys and the matrix), `error`
 //! (the one error type and its `Status` mapping), `convert` (proto ↔ domain),
 //! `settings` (stored setting documents), `analysis` (duplicates, hotspots,
@@ -28,8 +29,13 @@ mod service;
 mod settings;
 mod state;
 mod sweeper;
+pub mod telemetry;
 
 pub use app::{App, migrate};
 pub use classifier::{ClassifierSource, IntakeClassifier, LoadError};
-pub use config::{ADMIN_KEY_FILE, DATABASE_FILE, Database, MIN_SWEEP_INTERVAL, ServerConfig};
+pub use config::{
+    ADMIN_KEY_FILE, ConfigError, DATABASE_FILE, Database, Layers, LogFormat, MIN_METRICS_INTERVAL,
+    MIN_SWEEP_INTERVAL, Origin, SETTINGS, Scope, ServerConfig, Setting, load as load_config,
+    parse_interval,
+};
 pub use sweeper::{SweepReport, Sweeper};

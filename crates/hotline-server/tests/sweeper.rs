@@ -359,3 +359,60 @@ async fn replied_tickets_close_when_no_callback_is_wanted_or_its_deadline_passes
         TicketStatus::Closed
     );
 }
+
+#[tokio::test]
+async fn the_gauges_count_statuses_overdue_departments_and_the_sweepers_lag() {
+    use hotline_server::telemetry::gauges::Gauges;
+
+    let bench = Bench::new().await;
+    for id in [ENV_BUREAU, "sz.idle"] {
+        let unit = hotline_core::Department {
+            id: id.into(),
+            name: id.to_owned(),
+            parent_id: None,
+            region_code: String::new(),
+            level: 1,
+        };
+        bench.store.upsert_department(&unit).await.unwrap();
+    }
+    bench.dispatched(at(0)).await;
+    let gauges = Gauges::new(&opentelemetry::global::meter("test"));
+    let status = |statuses: &[(String, u64)], name: &str| {
+        statuses.iter().find(|(s, _)| s == name).map(|(_, n)| *n)
+    };
+
+    // Before the sign deadline: one dispatched ticket, nothing overdue or due.
+    gauges.refresh(bench.store.as_ref(), at(30)).await.unwrap();
+    let reading = gauges.last();
+    let (statuses, overdue, lag) = (
+        reading.by_status,
+        reading.overdue_by_department,
+        reading.sweeper_lag_seconds,
+    );
+    assert_eq!(
+        statuses.len(),
+        TicketStatus::ALL.len(),
+        "every status is reported"
+    );
+    assert_eq!(status(&statuses, "DISPATCHED"), Some(1));
+    assert_eq!(status(&statuses, "CLOSED"), Some(0));
+    assert_eq!(
+        overdue,
+        [(ENV_BUREAU.to_owned(), 0), ("sz.idle".to_owned(), 0)]
+    );
+    assert!(lag.abs() < f64::EPSILON, "{lag}");
+
+    // Past it, unswept: the bureau has one overdue ticket, and the yellow light
+    // due at minute 48 has waited 22 minutes.
+    gauges.refresh(bench.store.as_ref(), at(70)).await.unwrap();
+    let reading = gauges.last();
+    assert_eq!(reading.overdue_by_department[0], (ENV_BUREAU.to_owned(), 1));
+    let lag = reading.sweeper_lag_seconds;
+    assert!((lag - 22.0 * 60.0).abs() < 1e-6, "{lag}");
+
+    // Once swept, nothing due remains: no lag.
+    bench.sweep(at(70)).await;
+    gauges.refresh(bench.store.as_ref(), at(70)).await.unwrap();
+    let lag = gauges.last().sweeper_lag_seconds;
+    assert!(lag.abs() < f64::EPSILON, "{lag}");
+}

@@ -26,12 +26,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hotline_core::{
     Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, Role,
-    Ticket, TicketId, WarningLevel,
+    Ticket, TicketId, TicketStatus, WarningLevel,
 };
 use hotline_store::{
     ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, MAX_SWEEP_BATCH,
     Page, PageRequest, Setting, Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch,
-    TicketFilter,
+    TicketCounts, TicketFilter,
 };
 use jiff::Timestamp;
 use sqlx::migrate::Migrator;
@@ -967,6 +967,47 @@ impl Store for SqliteStore {
                 id: id.to_owned(),
             }),
         }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn ticket_counts(&self, now: Timestamp) -> StoreResult<TicketCounts> {
+        let statuses = sqlx::query("select status, count(*) as n from tickets group by status")
+            .fetch_all(&self.read)
+            .await
+            .map_err(db("counting tickets by status"))?;
+        let mut by_status = Vec::with_capacity(statuses.len());
+        for row in &statuses {
+            let status: String = row.try_get("status").map_err(db("counting tickets"))?;
+            let n: i64 = row.try_get("n").map_err(db("counting tickets"))?;
+            let status = status
+                .parse::<TicketStatus>()
+                .map_err(|e| corrupt(format_args!("ticket status {status:?}: {e}")))?;
+            by_status.push((status, n.unsigned_abs()));
+        }
+        let overdue = sqlx::query(
+            "select lead_department_id, count(*) as n from tickets \
+             where deadline_at is not null and deadline_at < ? \
+             and deadline_kind in (?, ?) and lead_department_id is not null \
+             group by lead_department_id order by lead_department_id",
+        )
+        .bind(nanos(now))
+        .bind(DeadlineKind::Sign.as_str())
+        .bind(DeadlineKind::Reply.as_str())
+        .fetch_all(&self.read)
+        .await
+        .map_err(db("counting overdue tickets"))?;
+        let mut overdue_by_department = Vec::with_capacity(overdue.len());
+        for row in &overdue {
+            let department: String = row
+                .try_get("lead_department_id")
+                .map_err(db("counting overdue tickets"))?;
+            let n: i64 = row.try_get("n").map_err(db("counting overdue tickets"))?;
+            overdue_by_department.push((DepartmentId::from(department.as_str()), n.unsigned_abs()));
+        }
+        Ok(TicketCounts {
+            by_status,
+            overdue_by_department,
+        })
     }
 
     #[tracing::instrument(skip_all)]

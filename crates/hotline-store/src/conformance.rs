@@ -1502,6 +1502,41 @@ pub async fn deadline_listing_finds_overdue_and_due_soon<B: Backend>(backend: &B
         fx.store.list_deadlines(&overdue, &garbage).await,
         "page_token",
     );
+
+    // The operations gauges: every status once, overdue sign and reply deadlines by
+    // lead department (c1's overdue callback is the center's, not the bureau's).
+    let counts = match fx.store.ticket_counts(now).await {
+        Ok(counts) => counts,
+        Err(error) => panic!("ticket_counts: {error}"),
+    };
+    let mut by_status = counts.by_status.clone();
+    by_status.sort_by_key(|(status, _)| status.as_str());
+    assert_eq!(
+        by_status,
+        [
+            (TicketStatus::Closed, 1),
+            (TicketStatus::Dispatched, 3),
+            (TicketStatus::InProgress, 4),
+            (TicketStatus::PendingDispatch, 1),
+            (TicketStatus::Replied, 2),
+        ]
+    );
+    assert_eq!(
+        counts.overdue_by_department,
+        [
+            (DepartmentId::from(ENV_BUREAU), 2),
+            (DepartmentId::from(WATER_BUREAU), 2),
+            (DepartmentId::from(HOUSING_BUREAU), 1),
+        ]
+    );
+    let earlier = match fx.store.ticket_counts(now - days(30)).await {
+        Ok(counts) => counts,
+        Err(error) => panic!("ticket_counts: {error}"),
+    };
+    assert!(
+        earlier.overdue_by_department.is_empty(),
+        "nothing was overdue a month earlier"
+    );
     assert_projection_matches_events(fx.store.as_ref()).await;
 }
 

@@ -206,6 +206,17 @@ pub struct SweepDue {
     pub next_check_at: Timestamp,
 }
 
+/// Counts for the operations gauges, read in one go by [`Store::ticket_counts`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketCounts {
+    /// Tickets per status; statuses with no ticket are left out.
+    pub by_status: Vec<(TicketStatus, u64)>,
+    /// Per lead department, tickets whose running sign or reply deadline has passed
+    /// (callback deadlines are the center's, not the department's); only departments
+    /// with at least one, ordered by id.
+    pub overdue_by_department: Vec<(DepartmentId, u64)>,
+}
+
 /// What one [`Store::sweep_due`] batch did.
 #[derive(Debug, Clone, Default)]
 pub struct SweptBatch {
@@ -362,6 +373,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// # Errors
     /// [`StoreError::NotFound`].
     async fn revoke_api_key(&self, id: &str, at: Timestamp) -> StoreResult<ApiKeyRecord>;
+
+    /// Counts tickets by status and overdue sign or reply deadlines by lead
+    /// department at `now`, for the operations gauges. Runs on indexed columns:
+    /// it is polled every few seconds by every replica.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn ticket_counts(&self, now: Timestamp) -> StoreResult<TicketCounts>;
 
     /// Closes connections after in-flight calls finish.
     async fn close(&self);

@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod classify;
 pub mod demo;
 pub mod dept;
+pub mod health;
 pub mod serve;
 pub mod supervise;
 pub mod ticket;

@@ -1,135 +1,180 @@
 //! `hotline serve` and `hotline migrate`: run the server in this process.
 //!
-//! Flags override the server's defaults ([`ServerConfig::default`]): with none,
-//! the server keeps a SQLite file in the working directory and listens on
-//! 127.0.0.1:50051.
+//! Their flags are generated from the server's table of settings
+//! ([`hotline_server::SETTINGS`]), so every setting has a flag, an environment
+//! variable and a configuration-file key with one precedence: flag, then
+//! environment, then the file named by `--config` or `HOTLINE_CONFIG`, then
+//! the default. With none, the server keeps a SQLite file in the working
+//! directory and listens on 127.0.0.1:50051.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use clap::Args;
-use hotline_server::{App, ServerConfig};
+use clap::{Arg, ArgAction, ArgMatches, Args};
+use hotline_server::{App, Layers, SETTINGS, Scope, ServerConfig, Setting, telemetry};
 
-/// Where the data lives; shared by `serve` and `migrate`.
-#[derive(Debug, Args)]
-pub struct StorageArgs {
-    /// Directory of the SQLite database and the admin key file [default: .]
-    #[arg(long, env = "HOTLINE_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+/// The flags of the settings a command takes: `STORAGE_ONLY` for `migrate`.
+#[derive(Debug, Clone, Default)]
+pub struct SettingFlags<const STORAGE_ONLY: bool> {
+    /// The flags given, by setting key.
+    values: Vec<(&'static str, String)>,
+}
 
-    /// Database URL (e.g. postgres://...) instead of SQLite in the data directory
-    #[arg(
-        long,
-        env = "HOTLINE_DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    database_url: Option<String>,
+impl<const STORAGE_ONLY: bool> SettingFlags<STORAGE_ONLY> {
+    fn settings() -> impl Iterator<Item = &'static Setting> {
+        SETTINGS
+            .iter()
+            .filter(|s| !STORAGE_ONLY || s.scope == Scope::Storage)
+    }
+
+    fn scope() -> Scope {
+        if STORAGE_ONLY {
+            Scope::Storage
+        } else {
+            Scope::Serve
+        }
+    }
+}
+
+impl<const STORAGE_ONLY: bool> clap::FromArgMatches for SettingFlags<STORAGE_ONLY> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let values = Self::settings()
+            .filter_map(|s| {
+                matches
+                    .get_one::<String>(s.key)
+                    .map(|value| (s.key, value.clone()))
+            })
+            .collect();
+        Ok(Self { values })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl<const STORAGE_ONLY: bool> Args for SettingFlags<STORAGE_ONLY> {
+    fn augment_args(mut command: clap::Command) -> clap::Command {
+        for setting in Self::settings() {
+            let default = if setting.default.is_empty() {
+                String::new()
+            } else {
+                format!(" [default: {}]", setting.default)
+            };
+            command = command.arg(
+                Arg::new(setting.key)
+                    .long(setting.flag)
+                    .value_name(setting.value_name)
+                    .action(ArgAction::Set)
+                    .help(format!("{} [env: {}]{default}", setting.about, setting.env)),
+            );
+        }
+        command
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
 }
 
 /// `hotline serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:50051]
-    #[arg(long, env = "HOTLINE_LISTEN", value_name = "ADDR")]
-    listen: Option<SocketAddr>,
+    /// TOML configuration file (keys as in docs/configuration.md)
+    #[arg(long, env = "HOTLINE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
 
     #[command(flatten)]
-    storage: StorageArgs,
-
-    /// Center code, the prefix of ticket numbers [default: HL]
-    #[arg(long, env = "HOTLINE_CENTER", value_name = "CODE")]
-    center: Option<String>,
-
-    /// IANA time zone of the center [default: Asia/Shanghai]
-    #[arg(long, env = "HOTLINE_TIME_ZONE", value_name = "ZONE")]
-    time_zone: Option<String>,
-
-    /// Classifier confidence needed to dispatch at create [default: 0.8]
-    #[arg(long, env = "HOTLINE_AUTO_DISPATCH_THRESHOLD", value_name = "P")]
-    auto_dispatch_threshold: Option<f64>,
-
-    /// How often the sweeper looks for due deadlines, e.g. 500ms, 1s, 1m [default: 1s]
-    #[arg(long, env = "HOTLINE_SWEEP_INTERVAL", value_name = "SPAN", value_parser = interval_arg)]
-    sweep_interval: Option<Duration>,
-
-    /// Classifier model file (from `hotline classify train`); without one,
-    /// only keyword rules categorise and the rest waits for an operator
-    #[arg(long, env = "HOTLINE_MODEL", value_name = "FILE")]
-    model: Option<PathBuf>,
-
-    /// Keyword rules file (`category keyword+keyword` per line) [default: the shipped rules]
-    #[arg(long, env = "HOTLINE_KEYWORD_RULES", value_name = "FILE")]
-    keyword_rules: Option<PathBuf>,
-}
-
-/// Parses an interval such as `500ms` or `2s` (any unit of `--within`, plus `ms`).
-fn interval_arg(text: &str) -> anyhow::Result<Duration> {
-    let text = text.trim();
-    if let Some(millis) = text.strip_suffix("ms") {
-        let millis: u64 = millis
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("invalid interval {text:?}: use e.g. 500ms, 1s or 1m"))?;
-        return Ok(Duration::from_millis(millis));
-    }
-    let seconds = crate::time::parse_span_seconds(text)?;
-    u64::try_from(seconds)
-        .map(Duration::from_secs)
-        .map_err(|_| anyhow::anyhow!("interval {text:?} must not be negative"))
+    settings: SettingFlags<false>,
 }
 
 /// `hotline migrate`.
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
+    /// TOML configuration file (keys as in docs/configuration.md)
+    #[arg(long, env = "HOTLINE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
     #[command(flatten)]
-    storage: StorageArgs,
+    settings: SettingFlags<true>,
 }
 
-impl StorageArgs {
-    /// Applies these flags over `config`.
-    fn apply(self, config: &mut ServerConfig) {
-        if let Some(dir) = self.data_dir {
-            config.data_dir = dir;
-        }
-        if let Some(url) = self.database_url.filter(|u| !u.is_empty()) {
-            config.database_url = Some(url);
-        }
-    }
+/// Builds the configuration from the flags, the process environment and the file.
+///
+/// # Errors
+/// The file cannot be read, or [`hotline_server::load_config`] refuses it.
+pub fn load_config<const STORAGE_ONLY: bool>(
+    file: Option<&Path>,
+    flags: &SettingFlags<STORAGE_ONLY>,
+) -> anyhow::Result<ServerConfig> {
+    let text = match file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read configuration file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let layers = Layers {
+        flags: flags.values.clone(),
+        env: &env,
+        file: file.zip(text.as_deref()),
+    };
+    Ok(hotline_server::load_config(
+        &layers,
+        SettingFlags::<STORAGE_ONLY>::scope(),
+    )?)
 }
 
 impl ServeArgs {
-    /// Builds the server configuration: defaults, then these flags.
-    fn config(self) -> ServerConfig {
-        let mut config = ServerConfig::default();
-        if let Some(listen) = self.listen {
-            config.listen = listen;
-        }
-        self.storage.apply(&mut config);
-        if let Some(center) = self.center {
-            config.center = center;
-        }
-        if let Some(zone) = self.time_zone {
-            config.time_zone = zone;
-        }
-        if let Some(threshold) = self.auto_dispatch_threshold {
-            config.auto_dispatch_threshold = threshold;
-        }
-        if let Some(interval) = self.sweep_interval {
-            config.sweep_interval = interval;
-        }
-        config.model = self.model;
-        config.keyword_rules = self.keyword_rules;
-        config
+    /// Returns the configuration these arguments, the environment and the file give.
+    ///
+    /// # Errors
+    /// See [`load_config`].
+    pub fn config(&self) -> anyhow::Result<ServerConfig> {
+        load_config(self.config.as_deref(), &self.settings)
     }
+}
+
+impl MigrateArgs {
+    /// Returns the configuration these arguments, the environment and the file give.
+    ///
+    /// # Errors
+    /// See [`load_config`].
+    pub fn config(&self) -> anyhow::Result<ServerConfig> {
+        load_config(self.config.as_deref(), &self.settings)
+    }
+}
+
+/// Runs `body` on a multi-threaded runtime with telemetry set up from
+/// `config`, and flushes the exporters after it returns.
+///
+/// # Errors
+/// The runtime or telemetry cannot start, or `body` fails.
+pub fn with_telemetry<F>(config: &ServerConfig, body: F) -> anyhow::Result<()>
+where
+    F: Future<Output = anyhow::Result<()>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let telemetry = telemetry::init(config)?;
+        let result = body.await;
+        // Exporting blocks on the network: keep it off the async workers.
+        if let Err(error) = tokio::task::spawn_blocking(move || telemetry.shutdown()).await {
+            tracing::warn!(error = %error, "telemetry shutdown failed");
+        }
+        result
+    })
 }
 
 /// Opens the app, makes sure an admin key exists, binds and serves until
 /// SIGINT or SIGTERM.
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = args.config();
+pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    tracing::info!(config = ?config, "starting");
     let listen = config.listen;
     let app = App::open(config).await?;
     if let Some(path) = app.ensure_admin_key().await? {
@@ -144,9 +189,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Applies the database migrations and exits.
-pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
-    let mut config = ServerConfig::default();
-    args.storage.apply(&mut config);
+pub async fn migrate(config: ServerConfig) -> anyhow::Result<()> {
     hotline_server::migrate(&config).await?;
     println!("migrations applied");
     Ok(())
@@ -179,15 +222,53 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use clap::Parser as _;
+
+    use crate::args::{Cli, Command};
 
     #[test]
-    fn sweep_intervals_take_milliseconds_and_the_span_units() {
-        assert_eq!(interval_arg("50ms").ok(), Some(Duration::from_millis(50)));
-        assert_eq!(interval_arg("2s").ok(), Some(Duration::from_secs(2)));
-        assert_eq!(interval_arg("1m").ok(), Some(Duration::from_secs(60)));
-        for bad in ["", "ms", "fast", "-1s", "1.5s"] {
-            assert!(interval_arg(bad).is_err(), "{bad}");
+    fn every_setting_has_a_serve_flag_and_storage_ones_a_migrate_flag() {
+        let mut serve = vec!["hotline", "serve"];
+        let mut migrate = vec!["hotline", "migrate"];
+        let flags: Vec<String> = hotline_server::SETTINGS
+            .iter()
+            .map(|s| format!("--{}", s.flag))
+            .collect();
+        for (setting, flag) in hotline_server::SETTINGS.iter().zip(&flags) {
+            serve.extend([flag.as_str(), "v"]);
+            if setting.scope == hotline_server::Scope::Storage {
+                migrate.extend([flag.as_str(), "v"]);
+            }
         }
+        let Command::Serve(args) = Cli::try_parse_from(&serve).expect("serve parses").command
+        else {
+            panic!("not serve");
+        };
+        assert_eq!(args.settings.values.len(), hotline_server::SETTINGS.len());
+        assert!(Cli::try_parse_from(&migrate).is_ok());
+        let listen = Cli::try_parse_from(["hotline", "migrate", "--listen", "0.0.0.0:1"]);
+        assert!(listen.is_err(), "migrate does not listen");
+    }
+
+    #[test]
+    fn flags_reach_the_configuration() {
+        let cli = Cli::try_parse_from([
+            "hotline",
+            "serve",
+            "--sweep-interval",
+            "250ms",
+            "--log-format",
+            "json",
+            "--center",
+            "SZ",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        let config = args.config().expect("valid");
+        assert_eq!(config.sweep_interval, std::time::Duration::from_millis(250));
+        assert_eq!(config.log_format, hotline_server::LogFormat::Json);
+        assert_eq!(config.center, "SZ");
     }
 }
