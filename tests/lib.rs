@@ -134,6 +134,11 @@ impl TestServer {
         SupervisionServiceClient::new(self.authed(Some(key)))
     }
 
+    /// Admin client for any key (for the few admin RPCs other roles may call).
+    pub fn admin_as(&self, key: &str) -> AdminServiceClient<Authed> {
+        AdminServiceClient::new(self.authed(Some(key)))
+    }
+
     /// Admin client with the bootstrap admin key.
     pub fn admin(&self) -> AdminServiceClient<Authed> {
         AdminServiceClient::new(self.authed(Some(&self.admin_key)))

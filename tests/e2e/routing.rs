@@ -289,3 +289,120 @@ async fn a_model_loaded_by_reload_classifies_and_rule_changes_apply_without_rest
     assert_eq!(routing(&rerouted).rule_id, "env-city");
     world.server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_taxonomy_is_read_by_operators_and_replaced_by_admins_with_stable_codes() {
+    let world = World::new().await;
+    let mut admin = world.server.admin();
+    let shipped = world
+        .server
+        .admin_as(&world.operator)
+        .get_taxonomy(pb::GetTaxonomyRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(shipped.version, 0);
+    let service = shipped
+        .categories
+        .iter()
+        .find(|c| c.code == "010101")
+        .expect("shipped code");
+    assert_eq!(service.path, "城乡建设/物业管理/物业服务");
+
+    // Operators may choose a category by code.
+    let by_code = world
+        .create(World::complaint("物业不作为", "010101", GUSU))
+        .await;
+    let category = by_code.category.as_ref().unwrap();
+    assert_eq!(
+        (category.code.as_str(), category.path.as_str()),
+        ("010101", "城乡建设/物业管理/物业服务")
+    );
+
+    // A department key may not read it; nobody but an admin may replace it.
+    let denied = world
+        .server
+        .admin_as(&world.env)
+        .get_taxonomy(pb::GetTaxonomyRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+
+    // Renaming keeps the code; a removed category still used by a rule is refused.
+    let mut renamed = shipped.categories.clone();
+    for c in &mut renamed {
+        if c.code == "010101" {
+            c.path = "城乡建设/物业管理/物业服务质量".into();
+        }
+    }
+    let put = admin
+        .put_taxonomy(pb::PutTaxonomyRequest {
+            categories: renamed.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(put.version, 1);
+    assert_eq!(usize::try_from(put.categories).unwrap(), renamed.len());
+    let again = world
+        .create(World::complaint("物业不作为", "010101", GUSU))
+        .await;
+    assert_eq!(
+        again.category.unwrap().path,
+        "城乡建设/物业管理/物业服务质量"
+    );
+    let old = world
+        .server
+        .tickets(&world.operator)
+        .get_ticket(pb::GetTicketRequest {
+            ticket_id: by_code.id,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap();
+    assert_eq!(
+        old.category.unwrap().code,
+        "010101",
+        "a ticket keeps its code"
+    );
+
+    let without_noise: Vec<pb::TaxonomyCategory> = renamed
+        .iter()
+        .filter(|c| !c.path.starts_with("环境保护/噪声污染"))
+        .cloned()
+        .collect();
+    let in_use = admin
+        .put_taxonomy(pb::PutTaxonomyRequest {
+            categories: without_noise,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(in_use.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        in_use.message().contains("noise-gusu"),
+        "{}",
+        in_use.message()
+    );
+
+    let orphan = admin
+        .put_taxonomy(pb::PutTaxonomyRequest {
+            categories: vec![pb::TaxonomyCategory {
+                code: "99".into(),
+                path: "无父/子类".into(),
+            }],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(orphan.code(), tonic::Code::InvalidArgument);
+    assert!(orphan.message().contains("categories") || !orphan.details().is_empty());
+    let unknown = world
+        .server
+        .tickets(&world.operator)
+        .create_ticket(World::complaint("x", "zz-unknown", GUSU))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::InvalidArgument);
+    world.server.stop().await.unwrap();
+}

@@ -238,6 +238,10 @@ pub struct Category {
     pub confidence: f64,
     /// An operator chose `path` over the classifier's label.
     pub overridden: bool,
+    /// The taxonomy's stable code of `path` when the ticket was taken in
+    /// (empty in tickets taken in before codes were kept).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub code: String,
 }
 
 /// One department's part in a ticket.

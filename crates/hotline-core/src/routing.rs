@@ -312,6 +312,7 @@ mod tests {
 
     fn category(path: &str, confidence: f64) -> Category {
         Category {
+            code: String::new(),
             path: path.to_owned(),
             label: path.to_owned(),
             confidence,

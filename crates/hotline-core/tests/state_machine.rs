@@ -301,6 +301,7 @@ fn new_ticket(intake: &Intake) -> NewTicket {
             longitude: 120.6,
         }),
         category: intake.category.map(|path| Category {
+            code: String::new(),
             path: path.to_owned(),
             label: path.to_owned(),
             confidence: 0.93,
@@ -1214,6 +1215,7 @@ fn loose_new_ticket() -> impl Strategy<Value = NewTicket> {
                         longitude,
                     }),
                     category: category.map(|(path, confidence)| Category {
+                        code: String::new(),
                         path: path.to_owned(),
                         label: String::new(),
                         confidence,
@@ -1339,6 +1341,7 @@ fn created() -> impl Strategy<Value = EventKind> {
         ),
         prop::option::of((any_text(), any_text(), finite(), any::<bool>()).prop_map(
             |(path, label, confidence, overridden)| Category {
+                code: String::new(),
                 path,
                 label,
                 confidence,

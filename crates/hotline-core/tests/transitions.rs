@@ -1435,6 +1435,7 @@ fn intake_takes_a_valid_appeal_as_version_one_awaiting_dispatch() {
 fn intake_refuses_bad_input_naming_the_field() {
     let category = |path: &str, confidence| {
         Some(Category {
+            code: String::new(),
             path: path.to_owned(),
             label: path.to_owned(),
             confidence,

@@ -69,6 +69,8 @@ const ADMIN_RPCS: &[&str] = &[
     "ListApiKeys",
     "RevokeApiKey",
     "ReloadClassifier",
+    "PutTaxonomy",
+    "GetTaxonomy",
 ];
 
 /// Rpcs that change a ticket: they take `ticket_id` and `expected_version` and return `TicketResponse`.

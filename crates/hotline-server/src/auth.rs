@@ -70,7 +70,7 @@ rpcs! {
     "AdminService" {
         UpsertDepartment, ListDepartments, PutRoutingRules, GetRoutingRules, PutDeadlinePolicy,
         GetDeadlinePolicy, PutCalendar, GetCalendar, CreateApiKey, ListApiKeys, RevokeApiKey,
-        ReloadClassifier,
+        ReloadClassifier, PutTaxonomy, GetTaxonomy,
     }
 }
 
@@ -123,7 +123,10 @@ pub fn authorize(rpc: Rpc, role: Role) -> bool {
         | Rpc::CreateApiKey
         | Rpc::ListApiKeys
         | Rpc::RevokeApiKey
-        | Rpc::ReloadClassifier => &[Admin],
+        | Rpc::ReloadClassifier
+        | Rpc::PutTaxonomy => &[Admin],
+        // Operators choose categories at intake; supervisors filter by them.
+        Rpc::GetTaxonomy => &[Operator, Supervisor, Admin],
     };
     allowed.contains(&role)
 }
@@ -273,10 +276,10 @@ mod tests {
     }
 
     #[test]
-    fn rpc_list_has_all_46_rpcs_once() {
-        assert_eq!(Rpc::ALL.len(), 46);
+    fn rpc_list_has_all_48_rpcs_once() {
+        assert_eq!(Rpc::ALL.len(), 48);
         let names: std::collections::BTreeSet<_> = Rpc::ALL.iter().map(|r| r.name()).collect();
-        assert_eq!(names.len(), 46);
+        assert_eq!(names.len(), 48);
     }
 
     /// Reads the matrix table of `docs/authorization.md`: rpc name → allowed roles.

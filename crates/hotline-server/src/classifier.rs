@@ -182,6 +182,7 @@ impl IntakeClassifier {
         let category = label
             .filter(|l| taxonomy.contains(l))
             .map(|label| Category {
+                code: taxonomy.code_of(&label).unwrap_or_default().to_owned(),
                 path: label.clone(),
                 label,
                 confidence,

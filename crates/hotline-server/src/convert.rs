@@ -322,16 +322,25 @@ impl TryFromProto<(pb::CreateTicketRequest, &Directory)> for Intake {
         };
         let category = if request.category_hint.is_empty() {
             None
-        } else if directory.taxonomy.contains(&request.category_hint) {
-            // An operator's choice: certain, and recorded as an override of the classifier.
+        } else if let Some(path) = directory.taxonomy.resolve(&request.category_hint) {
+            // An operator's choice, by code or path: certain, and recorded as an
+            // override of the classifier.
             Some(Category {
-                path: request.category_hint.clone(),
-                label: request.category_hint.clone(),
+                path: path.to_owned(),
+                label: path.to_owned(),
                 confidence: 1.0,
                 overridden: true,
+                code: directory
+                    .taxonomy
+                    .code_of(path)
+                    .unwrap_or_default()
+                    .to_owned(),
             })
         } else {
-            v.push("category_hint", "is not a category of the taxonomy");
+            v.push(
+                "category_hint",
+                "is neither a code nor a path of the taxonomy",
+            );
             None
         };
         let (Some(channel), Some(appeal_type), Some(priority), Some(citizen)) =
@@ -691,6 +700,7 @@ impl IntoProto<pb::Category> for &Category {
             label: self.label.clone(),
             confidence: self.confidence,
             overridden: self.overridden,
+            code: self.code.clone(),
         }
     }
 }

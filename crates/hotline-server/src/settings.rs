@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use hotline_core::{CalendarSpec, DeadlinePolicy, RoutingRule, WorkingCalendar};
+use hotline_core::{
+    CalendarSpec, DeadlinePolicy, RoutingRule, Taxonomy, TaxonomyEntry, WorkingCalendar,
+};
 use hotline_store::Store;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -16,6 +18,8 @@ pub const ROUTING_RULES: &str = "routing_rules";
 pub const DEADLINE_POLICY: &str = "deadline_policy";
 /// Setting key of the working calendar ([`CalendarDoc`] JSON).
 pub const CALENDAR: &str = "calendar";
+/// Setting key of the taxonomy (a JSON array of core `TaxonomyEntry`).
+pub const TAXONOMY: &str = "taxonomy";
 
 /// The working calendar as administrators put it: the same JSON shape as the
 /// core `CalendarSpec`, from which the server builds its `WorkingCalendar`.
@@ -197,6 +201,8 @@ pub async fn load<T: serde::de::DeserializeOwned>(
 /// The settings the hot path needs, as loaded from the store.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The stored taxonomy and its version, if one was put.
+    pub taxonomy: Option<(Taxonomy, i64)>,
     /// Routing rules in force.
     pub rules: Vec<RoutingRule>,
     /// Deadline policy in force.
@@ -226,7 +232,16 @@ pub async fn load_all(store: &dyn Store) -> Result<Loaded, ApiError> {
         ),
         None => None,
     };
+    let taxonomy = match load::<Vec<TaxonomyEntry>>(store, TAXONOMY).await? {
+        Some((entries, version)) => Some((
+            Taxonomy::new(entries)
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored taxonomy: {e}")))?,
+            version,
+        )),
+        None => None,
+    };
     Ok(Loaded {
+        taxonomy,
         rules: rules.unwrap_or_default(),
         policy,
         policy_version,

@@ -34,6 +34,8 @@ pub struct Snapshot {
     pub policy_version: i64,
     /// Working-time arithmetic for deadlines: the stored calendar, or the default.
     pub calendar: Arc<dyn Calendar>,
+    /// Version of the stored taxonomy; 0 while the shipped one is in force.
+    pub taxonomy_version: i64,
 }
 
 /// One committed event and the ticket after the command that wrote it, for watchers.
@@ -388,8 +390,10 @@ async fn load_snapshot(
 ) -> Result<Snapshot, ApiError> {
     let departments = store.list_departments().await?;
     let loaded = settings::load_all(store).await?;
+    let (taxonomy, taxonomy_version) = loaded.taxonomy.unwrap_or_else(|| (taxonomy.clone(), 0));
     Ok(Snapshot {
-        directory: Directory::new(departments, taxonomy.clone()),
+        directory: Directory::new(departments, taxonomy),
+        taxonomy_version,
         rules: loaded.rules,
         policy: loaded.policy,
         policy_version: loaded.policy_version,

@@ -377,6 +377,7 @@ pub fn appeal(title: &str) -> NewTicket {
 /// Returns a category chosen by the classifier with a non-round confidence.
 pub fn category(path: &str) -> Category {
     Category {
+        code: String::new(),
         path: path.to_owned(),
         label: path.to_owned(),
         confidence: 0.873_1,

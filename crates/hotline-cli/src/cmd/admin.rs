@@ -33,6 +33,9 @@ pub enum AdminCommand {
     /// Working calendar: show, replace from a file
     #[command(subcommand)]
     Calendar(CalendarCommand),
+    /// Category taxonomy: show, replace from a file
+    #[command(subcommand)]
+    Taxonomy(TaxonomyCommand),
     /// API keys: create (the secret is shown once), list, revoke
     #[command(subcommand)]
     Key(KeyCommand),
@@ -145,6 +148,25 @@ pub enum CalendarCommand {
     },
 }
 
+/// `admin taxonomy`.
+#[derive(Debug, Subcommand)]
+pub enum TaxonomyCommand {
+    /// Show the taxonomy in force, one `CODE<TAB>PATH` line per category
+    Get,
+    /// Replace the taxonomy from a file (- for stdin)
+    #[command(
+        after_help = "File format: what `hotline admin taxonomy get` prints: one \
+                            category per line, its stable code, a space or tab, its path \
+                            (levels joined by /); every level listed, parents first; \
+                            # starts a comment."
+    )]
+    Put {
+        /// The taxonomy file
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
 /// `admin key`.
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
@@ -197,6 +219,7 @@ pub async fn run(ctx: &Ctx, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Rule(command) => rule(ctx, command).await,
         AdminCommand::Policy(command) => policy(ctx, command).await,
         AdminCommand::Calendar(command) => calendar(ctx, command).await,
+        AdminCommand::Taxonomy(command) => taxonomy(ctx, command).await,
         AdminCommand::Key(command) => key(ctx, command).await,
         AdminCommand::ReloadClassifier { model } => {
             let request = v1::ReloadClassifierRequest { model_path: model };
@@ -455,6 +478,65 @@ fn print_policy(policy: &v1::DeadlinePolicy) {
 }
 
 /// `admin calendar ...`.
+async fn taxonomy(ctx: &Ctx, command: TaxonomyCommand) -> anyhow::Result<()> {
+    let mut client = ctx.conn.admin();
+    match command {
+        TaxonomyCommand::Get => {
+            let response = client
+                .get_taxonomy(v1::GetTaxonomyRequest {})
+                .await?
+                .into_inner();
+            match ctx.format {
+                Format::Json => print_json(&json!({
+                    "version": response.version,
+                    "categories": response.categories.iter().map(|c| json!({
+                        "code": c.code,
+                        "path": c.path,
+                    })).collect::<Vec<_>>(),
+                })),
+                Format::Text => {
+                    let mut out = std::io::stdout().lock();
+                    for c in &response.categories {
+                        writeln!(out, "{}\t{}", c.code, c.path)?;
+                    }
+                }
+            }
+        }
+        TaxonomyCommand::Put { file } => {
+            let text = if file == Path::new("-") {
+                std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+            };
+            let parsed = hotline_core::Taxonomy::parse(&text)
+                .with_context(|| format!("{}: invalid taxonomy", file.display()))?;
+            let request = v1::PutTaxonomyRequest {
+                categories: parsed
+                    .entries()
+                    .iter()
+                    .map(|e| v1::TaxonomyCategory {
+                        code: e.code.clone(),
+                        path: e.path.clone(),
+                    })
+                    .collect(),
+            };
+            let response = client.put_taxonomy(request).await?.into_inner();
+            match ctx.format {
+                Format::Json => print_json(&json!({
+                    "categories": response.categories,
+                    "version": response.version,
+                })),
+                Format::Text => print_fields(&[
+                    ("categories", response.categories.to_string()),
+                    ("version", response.version.to_string()),
+                ]),
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn calendar(ctx: &Ctx, command: CalendarCommand) -> anyhow::Result<()> {
     let mut client = ctx.conn.admin();
     let calendar = match command {

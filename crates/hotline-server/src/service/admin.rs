@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use hotline_core::{DeadlinePolicy, Department};
+use hotline_core::{DeadlinePolicy, Department, Taxonomy, TaxonomyEntry};
 use hotline_proto::v1 as pb;
 use hotline_proto::v1::admin_service_server::AdminService;
 use hotline_store::ApiKeyRecord;
@@ -264,6 +264,53 @@ impl AdminApi {
     }
 }
 
+impl AdminApi {
+    /// Stores a new taxonomy after checking it and that every routing rule's
+    /// category is still in it, then reloads the snapshot.
+    async fn store_taxonomy(
+        &self,
+        request: pb::PutTaxonomyRequest,
+    ) -> Result<pb::PutTaxonomyResponse, ApiError> {
+        if request.categories.is_empty() {
+            return Err(ApiError::invalid("categories", "must not be empty"));
+        }
+        let entries: Vec<TaxonomyEntry> = request
+            .categories
+            .into_iter()
+            .map(|c| TaxonomyEntry {
+                code: c.code.trim().to_owned(),
+                path: c.path.trim().to_owned(),
+            })
+            .collect();
+        let taxonomy = Taxonomy::new(entries.clone())
+            .map_err(|e| ApiError::invalid("categories", e.to_string()))?;
+        let _guard = self.shared.admin_lock.lock().await;
+        let snapshot = self.shared.snapshot();
+        if let Some(rule) = snapshot
+            .rules
+            .iter()
+            .find(|r| !r.category_prefix.is_empty() && !taxonomy.contains(&r.category_prefix))
+        {
+            return Err(ApiError::FailedPrecondition(format!(
+                "routing rule {} uses category {}, which the new taxonomy does not have; change the rule first",
+                rule.id, rule.category_prefix
+            )));
+        }
+        let json = to_json(&entries)?;
+        let version = self
+            .shared
+            .store
+            .put_setting(settings::TAXONOMY, &json, Timestamp::now())
+            .await?;
+        self.shared.reload().await?;
+        tracing::info!(version, categories = entries.len(), "taxonomy replaced");
+        Ok(pb::PutTaxonomyResponse {
+            categories: i32::try_from(entries.len()).unwrap_or(i32::MAX),
+            version,
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl AdminService for AdminApi {
     #[instrument(skip_all, fields(rpc = "UpsertDepartment", ticket_id = Empty, key_id = Empty, role = Empty))]
@@ -430,5 +477,42 @@ impl AdminService for AdminApi {
             .authorize(request.metadata(), Rpc::ReloadClassifier)
             .await?;
         Ok(Response::new(self.reload(request.into_inner()).await?))
+    }
+
+    #[instrument(skip_all, fields(rpc = "PutTaxonomy", ticket_id = Empty, key_id = Empty, role = Empty))]
+    async fn put_taxonomy(
+        &self,
+        request: Request<pb::PutTaxonomyRequest>,
+    ) -> Result<Response<pb::PutTaxonomyResponse>, Status> {
+        self.shared
+            .authorize(request.metadata(), Rpc::PutTaxonomy)
+            .await?;
+        Ok(Response::new(
+            self.store_taxonomy(request.into_inner()).await?,
+        ))
+    }
+
+    #[instrument(skip_all, fields(rpc = "GetTaxonomy", ticket_id = Empty, key_id = Empty, role = Empty))]
+    async fn get_taxonomy(
+        &self,
+        request: Request<pb::GetTaxonomyRequest>,
+    ) -> Result<Response<pb::GetTaxonomyResponse>, Status> {
+        self.shared
+            .authorize(request.metadata(), Rpc::GetTaxonomy)
+            .await?;
+        let snapshot = self.shared.snapshot();
+        Ok(Response::new(pb::GetTaxonomyResponse {
+            categories: snapshot
+                .directory
+                .taxonomy
+                .entries()
+                .iter()
+                .map(|e| pb::TaxonomyCategory {
+                    code: e.code.clone(),
+                    path: e.path.clone(),
+                })
+                .collect(),
+            version: snapshot.taxonomy_version,
+        }))
     }
 }
