@@ -57,7 +57,9 @@ pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreErro
 pub(crate) fn map(context: &'static str, error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::Database(db) => match db.code() {
-            Some(code) if transient(&code) => StoreError::Unavailable(format!("{context}: {error}")),
+            Some(code) if transient(&code) => {
+                StoreError::Unavailable(format!("{context}: {error}"))
+            }
             _ => internal(context, error),
         },
         sqlx::Error::Io(_)
@@ -111,7 +113,9 @@ mod tests {
 
     #[test]
     fn connection_and_shutdown_codes_are_transient_constraint_codes_are_not() {
-        for code in ["08006", "08001", "53100", "53300", "57P01", "57P03", "25006"] {
+        for code in [
+            "08006", "08001", "53100", "53300", "57P01", "57P03", "25006",
+        ] {
             assert!(transient(code), "{code}");
         }
         // unique_violation, foreign_key_violation, undefined_table, syntax_error

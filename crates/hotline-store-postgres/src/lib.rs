@@ -103,12 +103,11 @@ async fn open_pool(options: PgConnectOptions) -> StoreResult<PgPool> {
         .connect_with(options.application_name("hotline"))
         .await
         .map_err(db("connecting to the database"))?;
-    let version: StoreResult<i32> = sqlx::query_scalar(
-        "select current_setting('server_version_num')::integer",
-    )
-    .fetch_one(&pool)
-    .await
-    .map_err(db("reading the server version"));
+    let version: StoreResult<i32> =
+        sqlx::query_scalar("select current_setting('server_version_num')::integer")
+            .fetch_one(&pool)
+            .await
+            .map_err(db("reading the server version"));
     match version {
         Ok(version) if version >= MIN_SERVER_VERSION => Ok(pool),
         Ok(version) => {
@@ -897,13 +896,12 @@ impl Store for PgStore {
             token: None,
         }
         .effective_size();
-        let rows =
-            sqlx::query("select id, event from events where id > $1 order by id limit $2")
-                .bind(after_id)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("reading events"))?;
+        let rows = sqlx::query("select id, event from events where id > $1 order by id limit $2")
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading events"))?;
         event_rows(rows)
     }
 

@@ -107,7 +107,11 @@ async fn two_replicas_sweeping_at_once_escalate_each_due_ticket_exactly_once() {
             *changed.entry(id).or_default() += 1;
         }
     }
-    assert_eq!(swept, tickets.len(), "every due ticket is taken exactly once");
+    assert_eq!(
+        swept,
+        tickets.len(),
+        "every due ticket is taken exactly once"
+    );
     assert_eq!(changed.len(), tickets.len(), "every due ticket changed");
     assert!(
         changed.values().all(|times| *times == 1),
@@ -131,7 +135,11 @@ async fn two_replicas_sweeping_at_once_escalate_each_due_ticket_exactly_once() {
     let mut feed = Vec::new();
     let mut after = 0;
     loop {
-        let page = fx.store.events_after(after, 100).await.expect("events_after");
+        let page = fx
+            .store
+            .events_after(after, 100)
+            .await
+            .expect("events_after");
         let Some(last) = page.last() else { break };
         after = last.id;
         feed.extend(page);
