@@ -6,6 +6,7 @@
 mod access;
 mod closed_loop;
 mod handling;
+mod routing;
 mod supervision;
 mod validation;
 mod watch;

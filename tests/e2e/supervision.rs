@@ -297,7 +297,7 @@ async fn due_soon_lists_filter_by_region_category_and_kind() {
     };
     // Default policy: a normal complaint must be signed within a working day. No
     // category for the first (so no rule dispatches it), noise for the second.
-    let gusu = dispatch(World::complaint("噪声扰民", "", "320508"), ENV_GUSU).await;
+    let gusu = dispatch(World::complaint("楼下太吵", "", "320508"), ENV_GUSU).await;
     let wuzhong = dispatch(World::complaint("施工噪声", NOISE, "320506"), ENV_WUZHONG).await;
     let mut supervision = w.server.supervision(&w.supervisor);
     let due_soon = |region: &str, category: &str, kind: pb::DeadlineKind| pb::ListDueSoonRequest {

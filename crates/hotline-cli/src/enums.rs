@@ -65,6 +65,7 @@ proto_enums! {
     v1::Role => "ROLE_", "role";
     v1::TimeMode => "TIME_MODE_", "time mode";
     v1::RequestKind => "REQUEST_KIND_", "request kind";
+    v1::RoutingOutcome => "ROUTING_OUTCOME_", "routing outcome";
 }
 
 /// Returns the short name of a raw enum field, or `""` for zero (unspecified)

@@ -143,6 +143,25 @@ pub fn ticket(t: &v1::Ticket) -> Value {
         "created_at": ts(t.created_at.as_ref()),
         "updated_at": ts(t.updated_at.as_ref()),
         "closed_at": ts(t.closed_at.as_ref()),
+        "routing": opt(t.routing.as_ref(), routing),
+    })
+}
+
+/// Intake routing's decision.
+pub fn routing(r: &v1::RoutingDecision) -> Value {
+    json!({
+        "outcome": enums::json::<v1::RoutingOutcome>(r.outcome),
+        "rule_id": r.rule_id,
+        "lead_department_id": r.lead_department_id,
+        "co_department_ids": r.co_department_ids,
+        "classified_by": r.classified_by,
+        "confidence": r.confidence,
+        "threshold": r.threshold,
+        "candidates": r.candidates.iter().map(|c| json!({
+            "category": c.category,
+            "confidence": c.confidence,
+        })).collect::<Vec<_>>(),
+        "explanation": r.explanation,
     })
 }
 

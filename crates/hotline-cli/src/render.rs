@@ -146,6 +146,13 @@ pub fn print_ticket_detail(t: &v1::Ticket) {
         ("merged into", t.merged_into.clone()),
         ("type", kind),
         ("category", category),
+        (
+            "routing",
+            t.routing
+                .as_ref()
+                .map(|r| r.explanation.clone())
+                .unwrap_or_default(),
+        ),
         ("title", t.title.clone()),
         ("body", t.body.clone()),
         ("address", location),

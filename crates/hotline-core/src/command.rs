@@ -11,6 +11,7 @@ use crate::model::{
     SupervisionLevel, TicketStatus, coded_enum,
 };
 use crate::policy::DeadlinePolicy;
+use crate::routing::RoutingDecision;
 
 /// What the state machine needs besides the ticket: time, actor and reference data.
 #[derive(Debug, Clone, Copy)]
@@ -30,7 +31,7 @@ pub struct Context<'a> {
 }
 
 /// Where routing sends a new ticket when it is confident enough to dispatch at create.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DispatchTarget {
     /// The accountable department.
     pub lead_department_id: DepartmentId,
@@ -63,6 +64,8 @@ pub struct NewTicket {
     pub category: Option<Category>,
     /// Dispatch at create (a confident classification matched a routing rule).
     pub auto_dispatch: Option<DispatchTarget>,
+    /// Why intake routing decided as it did; recorded on the ticket.
+    pub routing: Option<RoutingDecision>,
 }
 
 /// A request to change a ticket. Each variant names the action of the closed loop it performs.

@@ -9,6 +9,7 @@ use crate::model::{
     ReplyResult, Satisfaction, SupervisionLevel, WarningLevel, coded_enum,
 };
 use crate::policy::TicketPolicy;
+use crate::routing::RoutingDecision;
 
 coded_enum! {
     /// What a credential may do; the server's authorization matrix is keyed on it.
@@ -80,6 +81,9 @@ pub enum EventKind {
         /// written before it was recorded: those read the built-in default).
         #[serde(default)]
         policy: TicketPolicy,
+        /// Intake routing's decision and its reasons (absent in older events).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        routing: Option<Box<RoutingDecision>>,
     },
     /// Handed to a lead department and optional co-handlers.
     Dispatched {

@@ -42,7 +42,10 @@ pub use model::{
     TicketStatus, WarningLevel,
 };
 pub use policy::{DeadlinePolicy, Limits, PolicyEntry, TicketPolicy, Window};
-pub use routing::{RoutingRule, route};
+pub use routing::{
+    Classification, RoutingDecision, RoutingOutcome, RoutingRule, ScoredCategory, decide_routing,
+    route,
+};
 pub use stats::{DepartmentStats, StatsBuilder, department_stats, rate};
 pub use sweep::DeadlineThresholds;
 pub use validate::{MAX_BODY_CHARS, MAX_NOTE_CHARS, MAX_TITLE_CHARS};

@@ -70,6 +70,7 @@ pub fn create_ticket(
         location: new.location,
         category: new.category,
         policy,
+        routing: new.routing.map(Box::new),
     }];
     if let Some(target) = new.auto_dispatch {
         kinds.push(dispatch_event(&target, &policy, true, String::new(), ctx));
@@ -1067,6 +1068,7 @@ impl Ticket {
             location,
             category,
             policy,
+            routing,
         } = &event.kind
         else {
             return Err(ReplayError::NotCreated(event.kind.action()));
@@ -1091,6 +1093,7 @@ impl Ticket {
             location: *location,
             category: category.clone(),
             policy: *policy,
+            routing: routing.as_deref().cloned(),
             window_start: None,
             assignments: Vec::new(),
             lead_department_id: None,

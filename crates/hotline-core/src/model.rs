@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{DepartmentId, TicketId};
 use crate::policy::TicketPolicy;
+use crate::routing::RoutingDecision;
 
 /// Declares a closed enum whose variants travel as SCREAMING_SNAKE_CASE text
 /// (in events, database columns and logs), with `as_str`, `ALL` and `FromStr`.
@@ -373,6 +374,9 @@ pub struct Ticket {
     /// (Projections stored before it existed read the built-in default.)
     #[serde(default)]
     pub policy: TicketPolicy,
+    /// Intake routing's decision and its reasons: which rule, which score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RoutingDecision>,
     /// When the lead's sign and reply windows started counting (the dispatch, or
     /// the latest reopen), moved forward with the deadlines when a stopped clock
     /// resumes: the base of the warning thresholds. `None` while undispatched.

@@ -281,6 +281,7 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
 
 fn new_ticket(intake: &Intake) -> NewTicket {
     NewTicket {
+        routing: None,
         channel: Channel::Phone,
         appeal_type: intake.appeal_type,
         priority: intake.priority,
@@ -1195,6 +1196,7 @@ fn loose_new_ticket() -> impl Strategy<Value = NewTicket> {
         .prop_map(
             |((title, body, address, region_code, name, phone), at, category, to, a, p)| {
                 NewTicket {
+                    routing: None,
                     channel: Channel::Web,
                     appeal_type: a,
                     priority: p,
@@ -1362,6 +1364,7 @@ fn created() -> impl Strategy<Value = EventKind> {
             location,
             category,
             policy,
+            routing: None,
         },
     )
 }

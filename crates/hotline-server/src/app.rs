@@ -2,6 +2,7 @@
 //! admin key, and [`App::serve`] a bound listener until a shutdown future
 //! resolves, draining in-flight calls before the store is closed.
 
+use crate::classifier::IntakeClassifier;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -62,6 +63,10 @@ impl App {
     /// stored settings that do not parse.
     pub async fn open(config: ServerConfig) -> anyhow::Result<App> {
         let time_zone = config.validate()?;
+        let source = config.classifier_source();
+        let classifier = tokio::task::spawn_blocking(move || IntakeClassifier::load(&source))
+            .await
+            .context("classifier loading stopped")??;
         let store = open_store(&config).await?;
         let shared = Shared::load(
             store,
@@ -73,6 +78,13 @@ impl App {
         )
         .await
         .context("cannot load settings")?;
+        tracing::info!(
+            model = classifier.version(),
+            labels = classifier.labels(),
+            keyword_rules = classifier.rule_count(),
+            "classifier loaded"
+        );
+        shared.classifier.set(classifier);
         tracing::info!(center = %config.center, "hotline opened");
         Ok(App {
             shared: Arc::new(shared),

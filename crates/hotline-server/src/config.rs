@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+
+use crate::classifier::ClassifierSource;
 use jiff::tz::TimeZone;
 
 /// Name of the SQLite file inside `data_dir`.
@@ -35,6 +37,10 @@ pub struct ServerConfig {
     /// How often the sweeper looks for due deadlines: the delay with which a
     /// warning light changes or a replied ticket closes by itself.
     pub sweep_interval: Duration,
+    /// Classifier model file; `None` classifies by keyword rules alone.
+    pub model: Option<PathBuf>,
+    /// Keyword rules file; `None` uses the shipped rules.
+    pub keyword_rules: Option<PathBuf>,
 }
 
 /// Shortest sweep interval accepted: the sweeper's queries are cheap, but not free.
@@ -50,6 +56,8 @@ impl Default for ServerConfig {
             time_zone: "Asia/Shanghai".to_owned(),
             auto_dispatch_threshold: 0.8,
             sweep_interval: Duration::from_secs(1),
+            model: None,
+            keyword_rules: None,
         }
     }
 }
@@ -72,6 +80,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("time_zone", &self.time_zone)
             .field("auto_dispatch_threshold", &self.auto_dispatch_threshold)
             .field("sweep_interval", &self.sweep_interval)
+            .field("model", &self.model)
+            .field("keyword_rules", &self.keyword_rules)
             .finish()
     }
 }
@@ -132,6 +142,14 @@ impl ServerConfig {
                 )
             }
             None => bail!("database url must look like sqlite://PATH or postgres://HOST/DB"),
+        }
+    }
+
+    /// Returns where the intake classifier is loaded from.
+    pub fn classifier_source(&self) -> ClassifierSource {
+        ClassifierSource {
+            model: self.model.clone(),
+            keyword_rules: self.keyword_rules.clone(),
         }
     }
 

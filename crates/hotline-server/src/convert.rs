@@ -11,8 +11,8 @@ use hotline_core::{
     AppealType, Assignment, AssignmentRole, AssignmentStatus, CallbackRecord, Category, Channel,
     Citizen, CloseReason, Command, DeadlineKind, DeadlinePolicy, Department, DepartmentId,
     DepartmentStats, Directory, EventKind, GeoPoint, Limits, NewTicket, PolicyEntry, Priority,
-    Reply, ReplyResult, Role, RoutingRule, Satisfaction, SupervisionLevel, Ticket, TicketId,
-    TicketStatus, WarningLevel, Window,
+    Reply, ReplyResult, Role, RoutingDecision, RoutingOutcome, RoutingRule, Satisfaction,
+    SupervisionLevel, Ticket, TicketId, TicketStatus, WarningLevel, Window,
 };
 use hotline_proto::v1 as pb;
 use hotline_store::{ApiKeyRecord, PageRequest, StoredEvent};
@@ -109,6 +109,11 @@ proto_enum!(AppealType {
     Report <=> Report, Suggestion <=> Suggestion, Praise <=> Praise,
 });
 proto_enum!(Priority { Normal <=> Normal, Urgent <=> Urgent, Emergency <=> Emergency });
+proto_enum!(RoutingOutcome {
+    AutoDispatched <=> AutoDispatched, NoCategory <=> NoCategory, NoRule <=> NoRule,
+    RuleNotDirect <=> RuleNotDirect, BelowThreshold <=> BelowThreshold,
+    UnknownDepartment <=> UnknownDepartment,
+});
 proto_enum!(TicketStatus {
     PendingDispatch <=> PendingDispatch, Dispatched <=> Dispatched, InProgress <=> InProgress,
     Replied <=> Replied, Closed <=> Closed, Merged <=> Merged,
@@ -338,6 +343,7 @@ impl TryFromProto<(pb::CreateTicketRequest, &Directory)> for Intake {
         Ok(Intake {
             request_id: (!request.request_id.is_empty()).then_some(request.request_id),
             ticket: NewTicket {
+                routing: None,
                 channel,
                 appeal_type,
                 priority,
@@ -889,6 +895,43 @@ pub fn ticket_to_proto(ticket: &Ticket, pii: Pii) -> pb::Ticket {
         updated_at: Some(timestamp_to_proto(ticket.updated_at)),
         closed_at: opt_timestamp(ticket.closed_at),
         policy_version: ticket.policy.version,
+        routing: ticket.routing.as_ref().map(IntoProto::into_proto),
+    }
+}
+
+impl IntoProto<pb::RoutingDecision> for &RoutingDecision {
+    fn into_proto(self) -> pb::RoutingDecision {
+        pb::RoutingDecision {
+            outcome: enum_to_i32(self.outcome),
+            rule_id: self.rule_id.clone().unwrap_or_default(),
+            lead_department_id: self
+                .target
+                .as_ref()
+                .map(|t| t.lead_department_id.to_string())
+                .unwrap_or_default(),
+            co_department_ids: self
+                .target
+                .as_ref()
+                .map(|t| {
+                    t.co_department_ids
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            classified_by: self.classified_by.clone(),
+            confidence: self.confidence,
+            threshold: self.threshold,
+            candidates: self
+                .candidates
+                .iter()
+                .map(|c| pb::ScoredCategory {
+                    category: c.category.clone(),
+                    confidence: c.confidence,
+                })
+                .collect(),
+            explanation: self.explanation.clone(),
+        }
     }
 }
 

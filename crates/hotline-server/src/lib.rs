@@ -19,6 +19,7 @@
 mod analysis;
 mod app;
 pub mod auth;
+mod classifier;
 mod config;
 mod convert;
 mod error;
@@ -29,5 +30,6 @@ mod state;
 mod sweeper;
 
 pub use app::{App, migrate};
+pub use classifier::{ClassifierSource, IntakeClassifier, LoadError};
 pub use config::{ADMIN_KEY_FILE, DATABASE_FILE, Database, MIN_SWEEP_INTERVAL, ServerConfig};
 pub use sweeper::{SweepReport, Sweeper};

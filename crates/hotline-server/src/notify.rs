@@ -244,6 +244,7 @@ mod tests {
             directory: &directory,
         };
         let new = NewTicket {
+            routing: None,
             channel: Channel::Phone,
             appeal_type: AppealType::Request,
             priority: Priority::Normal,

@@ -16,6 +16,7 @@ use tokio::sync::{Mutex, broadcast, watch};
 use tonic::metadata::MetadataMap;
 
 use crate::auth::{self, KeyCache, Rpc};
+use crate::classifier::{ClassifierSlot, IntakeClassifier};
 use crate::convert::{Pii, Target, ticket_to_proto};
 use crate::error::ApiError;
 use crate::settings;
@@ -100,6 +101,8 @@ pub struct Shared {
     pub time_zone_name: String,
     /// Minimum classification confidence for auto-dispatch.
     pub auto_dispatch_threshold: f64,
+    /// The intake classifier in force, swapped by `ReloadClassifier`.
+    pub classifier: ClassifierSlot,
 }
 
 impl Shared {
@@ -132,6 +135,7 @@ impl Shared {
             time_zone,
             time_zone_name,
             auto_dispatch_threshold,
+            classifier: ClassifierSlot::new(IntakeClassifier::builtin()),
         })
     }
 

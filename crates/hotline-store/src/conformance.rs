@@ -361,6 +361,7 @@ pub fn new_id() -> TicketId {
 /// Returns a valid appeal about a street light, to be adjusted per case.
 pub fn appeal(title: &str) -> NewTicket {
     NewTicket {
+        routing: None,
         channel: Channel::Phone,
         appeal_type: AppealType::Request,
         priority: Priority::Normal,

@@ -54,6 +54,15 @@ pub struct ServeArgs {
     /// How often the sweeper looks for due deadlines, e.g. 500ms, 1s, 1m [default: 1s]
     #[arg(long, env = "HOTLINE_SWEEP_INTERVAL", value_name = "SPAN", value_parser = interval_arg)]
     sweep_interval: Option<Duration>,
+
+    /// Classifier model file (from `hotline classify train`); without one,
+    /// only keyword rules categorise and the rest waits for an operator
+    #[arg(long, env = "HOTLINE_MODEL", value_name = "FILE")]
+    model: Option<PathBuf>,
+
+    /// Keyword rules file (`category keyword+keyword` per line) [default: the shipped rules]
+    #[arg(long, env = "HOTLINE_KEYWORD_RULES", value_name = "FILE")]
+    keyword_rules: Option<PathBuf>,
 }
 
 /// Parses an interval such as `500ms` or `2s` (any unit of `--within`, plus `ms`).
@@ -111,6 +120,8 @@ impl ServeArgs {
         if let Some(interval) = self.sweep_interval {
             config.sweep_interval = interval;
         }
+        config.model = self.model;
+        config.keyword_rules = self.keyword_rules;
         config
     }
 }

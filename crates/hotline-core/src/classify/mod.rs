@@ -23,7 +23,7 @@ pub use self::features::{FeatureConfig, MAX_HASH_BITS, MAX_NGRAM, MIN_HASH_BITS,
 pub use self::metrics::{
     ClassMetrics, CrossValidation, Evaluation, HeldOut, cross_validate, evaluate, stratified_folds,
 };
-pub use self::model::{Algorithm, FORMAT_VERSION, MAGIC, Model, ModelError, ModelHeader};
+pub use self::model::{Algorithm, FORMAT_VERSION, MAGIC, Model, ModelError, ModelHeader, fnv1a64};
 pub use self::train::{
     Added, Example, ExampleSet, Form, TrainConfig, TrainError, TrainSummary, train,
 };
@@ -72,6 +72,12 @@ pub enum RuleError {
         /// The rule's position in the list.
         index: usize,
     },
+    /// A line of a rules file is not `category keyword+keyword`.
+    #[error("keyword rules line {line}: expected a category, a space, and keywords joined by '+'")]
+    Syntax {
+        /// The 1-based line number.
+        line: usize,
+    },
 }
 
 /// A keyword rule prepared for matching: its keywords normalised.
@@ -93,6 +99,118 @@ pub struct Classifier {
     rules: Vec<CompiledRule>,
     /// The rules as given, for [`Classifier::rules`].
     source_rules: Vec<KeywordRule>,
+}
+
+/// Normalises and checks keyword rules.
+fn compile_rules(rules: &[KeywordRule]) -> Result<Vec<CompiledRule>, RuleError> {
+    let mut compiled = Vec::with_capacity(rules.len());
+    for (index, rule) in rules.iter().enumerate() {
+        let keywords: Vec<String> = rule
+            .keywords
+            .iter()
+            .map(|k| normalize(k))
+            .filter(|k| !k.is_empty())
+            .collect();
+        if keywords.is_empty() {
+            return Err(RuleError::NoKeywords { index });
+        }
+        if rule.category.trim().is_empty() {
+            return Err(RuleError::EmptyCategory { index });
+        }
+        compiled.push(CompiledRule {
+            keywords,
+            category: rule.category.clone(),
+        });
+    }
+    Ok(compiled)
+}
+
+/// Returns the first rule whose keywords all occur in normalised `text`.
+fn first_match(rules: &[CompiledRule], text: &str) -> Option<usize> {
+    rules.iter().position(|rule| {
+        rule.keywords
+            .iter()
+            .all(|keyword| text.contains(keyword.as_str()))
+    })
+}
+
+/// Keyword rules on their own, for a service that runs without a model: a
+/// message matching a rule gets its category, any other gets none.
+#[derive(Debug, Clone, Default)]
+pub struct KeywordRules {
+    compiled: Vec<CompiledRule>,
+    source: Vec<KeywordRule>,
+}
+
+impl KeywordRules {
+    /// Prepares rules for matching; they are tried in order.
+    ///
+    /// # Errors
+    ///
+    /// As [`Classifier::set_rules`].
+    pub fn new(rules: Vec<KeywordRule>) -> Result<Self, RuleError> {
+        Ok(Self {
+            compiled: compile_rules(&rules)?,
+            source: rules,
+        })
+    }
+
+    /// Returns the rules, as given.
+    pub fn rules(&self) -> &[KeywordRule] {
+        &self.source
+    }
+
+    /// Returns the index of the first rule matching the message, if any.
+    pub fn find(&self, title: &str, body: &str) -> Option<usize> {
+        if self.compiled.is_empty() {
+            return None;
+        }
+        let mut text = normalize(title);
+        text.push_str(&normalize(body));
+        first_match(&self.compiled, &text)
+    }
+}
+
+/// Parses keyword rules from text: one rule per line, `category<TAB or spaces>keyword+keyword...`;
+/// blank lines and lines starting with `#` are skipped.
+///
+/// # Errors
+///
+/// [`RuleError::Syntax`] naming the line of a rule without keywords, and the
+/// errors of [`KeywordRules::new`].
+pub fn parse_keyword_rules(text: &str) -> Result<Vec<KeywordRule>, RuleError> {
+    let mut rules = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((category, keywords)) = line.split_once(char::is_whitespace) else {
+            return Err(RuleError::Syntax { line: number + 1 });
+        };
+        let keywords: Vec<String> = keywords
+            .split('+')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if keywords.is_empty() {
+            return Err(RuleError::Syntax { line: number + 1 });
+        }
+        rules.push(KeywordRule {
+            keywords,
+            category: category.to_owned(),
+        });
+    }
+    compile_rules(&rules)?;
+    Ok(rules)
+}
+
+/// The keyword rules shipped with the service: phrases that name one category
+/// beyond doubt, for a typical city center.
+pub fn builtin_keyword_rules() -> Vec<KeywordRule> {
+    parse_keyword_rules(include_str!("../../data/keyword-rules.txt"))
+        .unwrap_or_else(|error| unreachable!("the shipped keyword rules parse: {error}"))
 }
 
 thread_local! {
@@ -117,26 +235,7 @@ impl Classifier {
     /// [`RuleError`] when a rule has no usable keyword (it would match every
     /// message) or no category; the rules are then left unchanged.
     pub fn set_rules(&mut self, rules: Vec<KeywordRule>) -> Result<(), RuleError> {
-        let mut compiled = Vec::with_capacity(rules.len());
-        for (index, rule) in rules.iter().enumerate() {
-            let keywords: Vec<String> = rule
-                .keywords
-                .iter()
-                .map(|k| normalize(k))
-                .filter(|k| !k.is_empty())
-                .collect();
-            if keywords.is_empty() {
-                return Err(RuleError::NoKeywords { index });
-            }
-            if rule.category.trim().is_empty() {
-                return Err(RuleError::EmptyCategory { index });
-            }
-            compiled.push(CompiledRule {
-                keywords,
-                category: rule.category.clone(),
-            });
-        }
-        self.rules = compiled;
+        self.rules = compile_rules(&rules)?;
         self.source_rules = rules;
         Ok(())
     }
@@ -189,11 +288,7 @@ impl Classifier {
             text.clear();
             features::normalize_into(title, &mut text);
             features::normalize_into(body, &mut text);
-            forced = self.rules.iter().position(|rule| {
-                rule.keywords
-                    .iter()
-                    .all(|keyword| text.contains(keyword.as_str()))
-            });
+            forced = first_match(&self.rules, &text);
             self.model.score_chars(text.chars(), scratch);
             scratch.text = text;
         }

@@ -216,3 +216,53 @@ fn progress_ends_at_its_total() {
             .all(|w| w[0].0 <= w[1].0 && w[0].1 == w[1].1)
     );
 }
+
+#[test]
+fn keyword_rules_without_a_model_match_in_order_and_ignore_punctuation() {
+    let rules = parse_keyword_rules(
+        "# comment\n环境保护/噪声污染/施工噪声  夜间+施工\n\n环境保护/噪声污染  噪音\n",
+    )
+    .expect("parses");
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[0].keywords, vec!["夜间", "施工"]);
+    let rules = KeywordRules::new(rules).expect("compiles");
+    assert_eq!(rules.find("工地夜间 施工", "吵得睡不着"), Some(0));
+    assert_eq!(rules.find("楼上", "噪，音很大"), Some(1));
+    assert_eq!(rules.find("路灯", "不亮"), None);
+    assert_eq!(KeywordRules::default().find("噪音", ""), None);
+}
+
+#[test]
+fn keyword_rule_files_with_bad_lines_are_refused_with_the_line() {
+    assert_eq!(
+        parse_keyword_rules("a/b  x\nlonely\n"),
+        Err(RuleError::Syntax { line: 2 })
+    );
+    assert_eq!(
+        parse_keyword_rules("a/b  +++\n"),
+        Err(RuleError::Syntax { line: 1 })
+    );
+    assert_eq!(
+        parse_keyword_rules("a/b  ，。\n"),
+        Err(RuleError::NoKeywords { index: 0 })
+    );
+}
+
+#[test]
+fn shipped_keyword_rules_name_categories_of_the_shipped_taxonomy() {
+    let taxonomy = crate::Taxonomy::builtin();
+    let rules = builtin_keyword_rules();
+    assert!(rules.len() >= 10);
+    for rule in &rules {
+        assert!(
+            taxonomy.contains(&rule.category),
+            "{} is not in the taxonomy",
+            rule.category
+        );
+    }
+    let rules = KeywordRules::new(rules).expect("compiles");
+    let hit = rules
+        .find("小区噪音扰民", "楼下KTV每天营业到凌晨两点")
+        .map(|i| rules.rules()[i].category.clone());
+    assert_eq!(hit.as_deref(), Some("环境保护/噪声污染/社会生活噪声"));
+}

@@ -154,6 +154,7 @@ impl World {
 /// A valid appeal: a normal complaint about night-time construction noise.
 pub fn complaint() -> NewTicket {
     NewTicket {
+        routing: None,
         channel: Channel::Phone,
         appeal_type: AppealType::Complaint,
         priority: Priority::Normal,

@@ -3,6 +3,7 @@
 //! admin lock until the snapshot is reloaded, so concurrent admins never
 //! leave the in-memory copy behind the store.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use hotline_core::{DeadlinePolicy, Department};
@@ -15,16 +16,13 @@ use tracing::field::Empty;
 use tracing::instrument;
 
 use crate::auth::{self, Rpc};
+use crate::classifier::IntakeClassifier;
 use crate::convert::{
     IntoProto, NewApiKey, TryFromProto, routing_rules_from_proto, timestamp_to_proto,
 };
 use crate::error::ApiError;
 use crate::settings::{self, CalendarDoc};
 use crate::state::Shared;
-
-/// What ReloadClassifier says until the trainable classifier lands.
-const NO_CLASSIFIER: &str = "no classifier model is configured: categories come from the \
-                             operator's category_hint (basic mode)";
 
 /// The AdminService implementation.
 #[derive(Debug, Clone)]
@@ -218,6 +216,54 @@ impl AdminApi {
     }
 }
 
+impl AdminApi {
+    /// Loads the model (the requested path, or the one in force) and keyword
+    /// rules off the request path, then swaps them in; a refused file leaves
+    /// the classifier in force untouched and says why.
+    async fn reload(
+        &self,
+        request: pb::ReloadClassifierRequest,
+    ) -> Result<pb::ReloadClassifierResponse, ApiError> {
+        let _admin = self.shared.admin_lock.lock().await;
+        let current = self.shared.classifier.get();
+        let mut source = current.source().clone();
+        if !request.model_path.trim().is_empty() {
+            source.model = Some(PathBuf::from(request.model_path.trim()));
+        }
+        let loaded = tokio::task::spawn_blocking(move || IntakeClassifier::load(&source))
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        let response = match loaded {
+            Ok(classifier) => {
+                let response = pb::ReloadClassifierResponse {
+                    model_version: classifier.version().to_owned(),
+                    labels: i32::try_from(classifier.labels()).unwrap_or(i32::MAX),
+                    loaded: true,
+                    message: format!(
+                        "model {} with {} labels and {} keyword rules in force",
+                        classifier.version(),
+                        classifier.labels(),
+                        classifier.rule_count()
+                    ),
+                };
+                self.shared.classifier.set(classifier);
+                tracing::info!(model = %response.model_version, "classifier reloaded");
+                response
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "classifier reload refused");
+                pb::ReloadClassifierResponse {
+                    model_version: current.version().to_owned(),
+                    labels: i32::try_from(current.labels()).unwrap_or(i32::MAX),
+                    loaded: false,
+                    message: format!("{error}; the previous classifier stays in force"),
+                }
+            }
+        };
+        Ok(response)
+    }
+}
+
 #[tonic::async_trait]
 impl AdminService for AdminApi {
     #[instrument(skip_all, fields(rpc = "UpsertDepartment", ticket_id = Empty, key_id = Empty, role = Empty))]
@@ -383,11 +429,6 @@ impl AdminService for AdminApi {
         self.shared
             .authorize(request.metadata(), Rpc::ReloadClassifier)
             .await?;
-        Ok(Response::new(pb::ReloadClassifierResponse {
-            model_version: String::new(),
-            labels: 0,
-            loaded: false,
-            message: NO_CLASSIFIER.to_owned(),
-        }))
+        Ok(Response::new(self.reload(request.into_inner()).await?))
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use hotline_core::{Command, TicketStatus, route};
+use hotline_core::{Classification, Command, RoutingOutcome, TicketStatus, decide_routing};
 use hotline_proto::v1 as pb;
 use hotline_proto::v1::ticket_service_server::TicketService;
 use hotline_store::{CreateTicket, TicketFilter};
@@ -50,28 +50,34 @@ impl TicketApi {
             request_id,
             mut ticket,
         } = Intake::try_from_proto((request, &snapshot.directory))?;
-        let category = ticket.category.as_ref().map(|c| c.path.as_str());
-        let confidence = ticket.category.as_ref().map_or(0.0, |c| c.confidence);
-        let rule = route(
+        let classification = if ticket.category.is_some() {
+            Classification {
+                source: "operator".to_owned(),
+                candidates: Vec::new(),
+            }
+        } else {
+            let (category, classification) = shared.classifier.get().classify(
+                &ticket.title,
+                &ticket.body,
+                &snapshot.directory.taxonomy,
+            );
+            ticket.category = category;
+            classification
+        };
+        let decision = decide_routing(
             &snapshot.rules,
-            category,
+            &snapshot.directory,
+            ticket.category.as_ref(),
+            &classification,
             &ticket.region_code,
             ticket.appeal_type,
+            shared.auto_dispatch_threshold,
         );
-        if let Some(rule) = rule
-            && rule.direct_dispatch
-            && confidence >= shared.auto_dispatch_threshold
-        {
-            let target = rule.target();
-            let known = std::iter::once(&target.lead_department_id)
-                .chain(&target.co_department_ids)
-                .all(|d| snapshot.directory.department(d).is_some());
-            if known {
-                ticket.auto_dispatch = Some(target);
-            } else {
-                tracing::warn!(rule_id = %rule.id, "routing rule names an unknown department");
-            }
+        if decision.outcome == RoutingOutcome::UnknownDepartment {
+            tracing::warn!(rule_id = ?decision.rule_id, "routing rule names an unknown department");
         }
+        ticket.auto_dispatch = decision.auto_dispatch().cloned();
+        ticket.routing = Some(decision);
         let now = Timestamp::now();
         let ctx = shared.context(now, &principal.actor, &snapshot);
         let request = CreateTicket {
