@@ -30,7 +30,7 @@ pub use calendar::{
     WorkingCalendar, WorkingIntervalSpec,
 };
 pub use command::{Action, Command, Context, DispatchTarget, NewTicket};
-pub use directory::{Department, Directory, Taxonomy};
+pub use directory::{Department, Directory, Taxonomy, TaxonomyEntry, TaxonomyError};
 pub use error::{DomainError, Limit, ReplayError};
 pub use event::{Actor, Event, EventKind, PartDeadlines, Role};
 pub use ids::{DepartmentId, TicketId};
