@@ -15,6 +15,7 @@ use hotline_proto::v1::department_service_server::DepartmentServiceServer;
 use hotline_proto::v1::supervision_service_server::SupervisionServiceServer;
 use hotline_proto::v1::ticket_service_server::TicketServiceServer;
 use hotline_store::{ApiKeyRecord, Store};
+use hotline_store_postgres::PgStore;
 use hotline_store_sqlite::SqliteStore;
 use jiff::Timestamp;
 use tokio::io::AsyncWriteExt as _;
@@ -255,6 +256,11 @@ pub async fn migrate(config: &ServerConfig) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot migrate {}", path.display()))?;
         }
+        Database::Postgres(url) => {
+            hotline_store_postgres::migrate(&url)
+                .await
+                .context("cannot migrate the PostgreSQL database")?;
+        }
     }
     Ok(())
 }
@@ -267,6 +273,14 @@ async fn open_store(config: &ServerConfig) -> anyhow::Result<Arc<dyn Store>> {
             let store = SqliteStore::open(&path)
                 .await
                 .with_context(|| format!("cannot open {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        // Several replicas may share the database: the sweeper of each takes due
+        // tickets with `for update skip locked`, so none is escalated twice.
+        Database::Postgres(url) => {
+            let store = PgStore::connect(&url)
+                .await
+                .context("cannot open the PostgreSQL database")?;
             Ok(Arc::new(store))
         }
     }

@@ -40,8 +40,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Directory of the SQLite file and the admin key file.
     pub data_dir: PathBuf,
-    /// `None` for the SQLite file in `data_dir`; `sqlite://PATH` for another SQLite file.
-    /// PostgreSQL URLs are refused until that backend lands.
+    /// `None` for the SQLite file in `data_dir`; `sqlite://PATH` for another SQLite file;
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB` for PostgreSQL (production: several
+    /// replicas may share it).
     pub database_url: Option<String>,
     /// Center code: the first part of ticket numbers (`HL-20261122-000001`).
     pub center: String,
@@ -127,10 +128,22 @@ pub enum LogFormat {
 }
 
 /// Where the tickets are kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Database {
     /// A SQLite file.
     Sqlite(PathBuf),
+    /// A PostgreSQL database, by URL (which may carry a password).
+    Postgres(String),
+}
+
+/// Hides a PostgreSQL URL: it may carry a password.
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Database::Postgres(_) => f.debug_tuple("Postgres").field(&"[redacted]").finish(),
+        }
+    }
 }
 
 /// Which commands take a setting.
@@ -627,7 +640,7 @@ impl ServerConfig {
     /// Resolves `database_url` (or its absence) to a backend.
     ///
     /// # Errors
-    /// An empty SQLite path, a PostgreSQL URL (not supported yet) or an unknown scheme.
+    /// An empty SQLite path, a PostgreSQL URL without a host, or an unknown scheme.
     pub fn database(&self) -> anyhow::Result<Database> {
         let Some(url) = self.database_url.as_deref() else {
             return Ok(Database::Sqlite(self.data_dir.join(DATABASE_FILE)));
@@ -639,13 +652,20 @@ impl ServerConfig {
             return Ok(Database::Sqlite(PathBuf::from(path)));
         }
         match url.split_once("://") {
-            Some(("postgres" | "postgresql", _)) => bail!(
-                "PostgreSQL is not supported yet; leave the database url unset or use sqlite://PATH"
-            ),
-            Some((scheme, _)) => {
-                bail!("unsupported database url scheme {scheme:?}; use sqlite://PATH")
+            Some(("postgres" | "postgresql", rest)) => {
+                if rest.is_empty() || rest.starts_with('/') {
+                    bail!(
+                        "database url postgres:// needs a host, e.g. postgres://hotline@db.internal/hotline"
+                    );
+                }
+                Ok(Database::Postgres(url.to_owned()))
             }
-            None => bail!("database url must look like sqlite://PATH"),
+            Some((scheme, _)) => {
+                bail!(
+                    "unsupported database url scheme {scheme:?}; use sqlite://PATH or postgres://HOST/DB"
+                )
+            }
+            None => bail!("database url must look like sqlite://PATH or postgres://HOST/DB"),
         }
     }
 
@@ -908,10 +928,19 @@ mod tests {
         );
         let postgres = with("postgres://u:secret@h/db")
             .database()
-            .expect_err("postgres refused")
-            .to_string();
-        assert!(postgres.contains("not supported yet"), "{postgres}");
-        assert!(!postgres.contains("secret"));
+            .expect("postgres");
+        assert_eq!(
+            postgres,
+            Database::Postgres("postgres://u:secret@h/db".to_owned())
+        );
+        let shown = format!("{postgres:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(matches!(
+            with("postgresql://h/db").database(),
+            Ok(Database::Postgres(_))
+        ));
+        let no_host = with("postgres://").database().expect_err("no host");
+        assert!(no_host.to_string().contains("needs a host"), "{no_host}");
         assert!(with("mysql://h").database().is_err());
         assert!(with("sqlite://").database().is_err());
     }

@@ -2,6 +2,8 @@
 //! real tonic clients. The full end-to-end suite lives in the workspace's
 //! `tests/` package; this only proves the wiring: bootstrap key, auth, create
 //! with auto-dispatch, scoping, PII masking, watch replay, health and shutdown.
+//! Each story runs on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set
+//! (in a schema of its own).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -33,12 +35,85 @@ struct Server {
     done: tokio::task::JoinHandle<anyhow::Result<()>>,
     admin_key: String,
     _dir: tempfile::TempDir,
+    _schema: Option<PgSchema>,
+}
+
+/// A schema of its own in the database at `TEST_DATABASE_URL`, dropped with the guard.
+struct PgSchema {
+    base: String,
+    name: String,
+}
+
+impl PgSchema {
+    /// Creates the schema, or returns `None` (the case skips) without a test server.
+    async fn create() -> Option<PgSchema> {
+        use sqlx::{Connection as _, Executor as _};
+        if hotline_store::conformance::skipped(Some("TEST_DATABASE_URL")) {
+            return None;
+        }
+        let base = std::env::var("TEST_DATABASE_URL").expect("checked above");
+        let name = format!("hotline_smoke_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = sqlx::PgConnection::connect(&base)
+            .await
+            .expect("test database");
+        conn.execute(sqlx::AssertSqlSafe(format!("create schema {name}")))
+            .await
+            .expect("create schema");
+        conn.close().await.expect("close");
+        Some(PgSchema { base, name })
+    }
+
+    /// The database URL the server gets: the test database, confined to the schema.
+    fn url(&self) -> String {
+        let separator = if self.base.contains('?') { '&' } else { '?' };
+        format!("{}{separator}options[search_path]={}", self.base, self.name)
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        use sqlx::{Connection as _, Executor as _};
+        let (base, name) = (self.base.clone(), self.name.clone());
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&base).await?;
+                conn.execute(sqlx::AssertSqlSafe(format!("drop schema {name} cascade")))
+                    .await?;
+                conn.close().await
+            })
+        });
+        if !matches!(cleanup.join(), Ok(Ok(()))) {
+            eprintln!("could not drop test schema {}", self.name);
+        }
+    }
 }
 
 async fn start() -> Server {
+    start_on(None).await
+}
+
+/// Starts a server on PostgreSQL, migrated first as `hotline migrate` would.
+async fn start_on_postgres(schema: PgSchema) -> Server {
+    let url = schema.url();
+    let config = ServerConfig {
+        database_url: Some(url.clone()),
+        ..ServerConfig::default()
+    };
+    hotline_server::migrate(&config).await.expect("migrate");
+    let mut server = start_on(Some(url)).await;
+    server._schema = Some(schema);
+    server
+}
+
+async fn start_on(database_url: Option<String>) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = ServerConfig {
         data_dir: dir.path().to_path_buf(),
+        database_url,
         ..ServerConfig::default()
     };
     let app = App::open(config).await.expect("app opens");
@@ -75,6 +150,7 @@ async fn start() -> Server {
         done,
         admin_key,
         _dir: dir,
+        _schema: None,
     }
 }
 
@@ -110,7 +186,17 @@ async fn new_key(
 
 #[tokio::test]
 async fn create_scope_mask_watch_and_shut_down() {
-    let mut server = start().await;
+    create_scope_mask_watch_and_shut_down_on(start().await).await;
+}
+
+#[tokio::test]
+async fn create_scope_mask_watch_and_shut_down_on_postgres() {
+    if let Some(schema) = PgSchema::create().await {
+        create_scope_mask_watch_and_shut_down_on(start_on_postgres(schema).await).await;
+    }
+}
+
+async fn create_scope_mask_watch_and_shut_down_on(mut server: Server) {
     let channel = channel(server.addr).await;
     let admin_key = server.admin_key.clone();
 
@@ -334,9 +420,19 @@ async fn create_scope_mask_watch_and_shut_down() {
 
 #[tokio::test]
 async fn admin_and_supervision_rpcs_answer_on_real_data() {
+    admin_and_supervision_rpcs_answer_on(start().await).await;
+}
+
+#[tokio::test]
+async fn admin_and_supervision_rpcs_answer_on_postgres() {
+    if let Some(schema) = PgSchema::create().await {
+        admin_and_supervision_rpcs_answer_on(start_on_postgres(schema).await).await;
+    }
+}
+
+async fn admin_and_supervision_rpcs_answer_on(mut server: Server) {
     use hotline_proto::v1::supervision_service_client::SupervisionServiceClient;
 
-    let mut server = start().await;
     let channel = channel(server.addr).await;
     let admin_key = server.admin_key.clone();
     let mut admin = AdminServiceClient::new(channel.clone());

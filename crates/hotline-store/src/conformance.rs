@@ -45,7 +45,8 @@ use crate::{
 /// Instantiates the conformance suite for one backend; see the [module docs](self).
 ///
 /// With `skip_unless_env = "VAR"`, each case passes without running when `VAR` is unset
-/// (for backends that need a server, e.g. PostgreSQL with `TEST_DATABASE_URL`).
+/// (for backends that need a server, e.g. PostgreSQL with `TEST_DATABASE_URL`), unless
+/// `HOTLINE_REQUIRE_SERVERS=1`, which makes it fail instead (see [`skipped`]).
 #[macro_export]
 macro_rules! conformance_suite {
     ($backend:ident, fresh = $fresh:expr, open = $open:expr $(,)?) => {
@@ -114,11 +115,21 @@ macro_rules! __conformance_cases {
     };
 }
 
+/// The environment variable that turns a skip into a failure: CI sets it to `1`, so a
+/// suite that needs a server cannot pass there by silently not running.
+pub const REQUIRE_SERVERS_ENV: &str = "HOTLINE_REQUIRE_SERVERS";
+
 /// Returns whether a case should not run because the environment variable it needs is
 /// unset; says so on stderr.
+///
+/// # Panics
+/// When the variable is unset while [`REQUIRE_SERVERS_ENV`] is `1`.
 pub fn skipped(needs_env: Option<&str>) -> bool {
     match needs_env {
         Some(var) if std::env::var_os(var).is_none() => {
+            if std::env::var(REQUIRE_SERVERS_ENV).is_ok_and(|v| v == "1") {
+                panic!("{var} is not set, but {REQUIRE_SERVERS_ENV}=1 requires this case to run");
+            }
             eprintln!("skipped: {var} is not set");
             true
         }

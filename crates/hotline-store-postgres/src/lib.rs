@@ -1,0 +1,1089 @@
+//! The PostgreSQL backend of hotline's [`Store`] port: production mode, where several
+//! stateless server replicas share one database.
+//!
+//! Layout and discipline:
+//! - Every state change is one transaction at PostgreSQL's default `read committed`
+//!   isolation, with `synchronous_commit` left on: a commit returns once its WAL is
+//!   flushed, so an acknowledged write survives a crash of the database server.
+//! - A command locks its ticket row (`select ... for update`) before deciding, so
+//!   concurrent commands on one ticket queue up and each sees the previous one's result;
+//!   the projection update is still guarded by `version`, and a stale `expected_version`
+//!   is a [`StoreError::Conflict`].
+//! - Idempotent creates claim their request id first (`on conflict do nothing` on its
+//!   primary key): a concurrent create with the same id, from any process, waits for the
+//!   first to commit, then reads its ticket back. Ticket numbers come from a counter row
+//!   per center and day, incremented in the creating transaction.
+//! - Transactions that append events lock one shared row just before they do, so global
+//!   event ids become visible in id order and a watcher resuming after an id misses nothing.
+//! - The sweeper takes due tickets with `for update skip locked`: replicas sweeping at the
+//!   same time split the due work and never escalate a ticket twice.
+//! - A connection that cannot be had within [`ACQUIRE_TIMEOUT`] is
+//!   [`StoreError::Unavailable`], as is a server that is down, restarting or read-only.
+//! - The schema lives in `migrations/postgres` at the workspace root, embedded at build
+//!   time and applied by [`PgStore::connect`] and [`migrate`].
+
+#![forbid(unsafe_code)]
+
+mod codec;
+mod error;
+mod sql;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hotline_core::{
+    Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, Role,
+    Ticket, TicketId, TicketStatus, WarningLevel,
+};
+use hotline_store::{
+    ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, MAX_SWEEP_BATCH,
+    Page, PageRequest, Setting, Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch,
+    TicketCounts, TicketFilter,
+};
+use jiff::Timestamp;
+use sqlx::migrate::Migrator;
+pub use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow, Postgres};
+use sqlx::{Row, Transaction};
+use uuid::Uuid;
+
+use crate::codec::{
+    Cursor, Listing, TicketColumns, decode_token, encode_token, event_from_json, from_nanos, int,
+    nanos, ticket_from_json, to_json,
+};
+use crate::error::{corrupt, db};
+use crate::sql::Sql;
+
+/// The schema history, embedded from `migrations/postgres` at the workspace root.
+static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// Oldest server accepted (`server_version_num`): PostgreSQL 13, the oldest still
+/// supported upstream when this backend was written.
+pub const MIN_SERVER_VERSION: i32 = 130_000;
+/// Connections per store (per server replica). Transactions are short; a replica rarely
+/// needs more, and N replicas together must stay under the server's `max_connections`.
+pub const MAX_CONNECTIONS: u32 = 16;
+/// How long a call waits for a pooled connection (or for a new one to be established)
+/// before the store reports itself unavailable, instead of hanging while the server is down.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest idempotency key accepted, in bytes.
+const MAX_REQUEST_ID_BYTES: usize = 128;
+/// How long the sweeper leaves a due row it cannot read before trying again.
+const PUT_OFF: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+
+/// The PostgreSQL store. Cloning shares the pool.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// Parses a `postgres://` URL into connection options.
+///
+/// # Errors
+/// [`StoreError::Rejected`] naming `database_url` when it does not parse (the message
+/// never repeats the URL, which may carry a password).
+pub fn parse_url(url: &str) -> StoreResult<PgConnectOptions> {
+    url.parse::<PgConnectOptions>().map_err(|error| {
+        let reason = match error {
+            sqlx::Error::Configuration(cause) => format!("is not a PostgreSQL URL: {cause}"),
+            _ => "is not a PostgreSQL URL".to_owned(),
+        };
+        StoreError::Rejected(DomainError::InvalidField {
+            field: "database_url",
+            reason,
+        })
+    })
+}
+
+/// Opens a pool on `options` and checks the server's version.
+async fn open_pool(options: PgConnectOptions) -> StoreResult<PgPool> {
+    let pool = PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options.application_name("hotline"))
+        .await
+        .map_err(db("connecting to the database"))?;
+    let version: StoreResult<i32> =
+        sqlx::query_scalar("select current_setting('server_version_num')::integer")
+            .fetch_one(&pool)
+            .await
+            .map_err(db("reading the server version"));
+    match version {
+        Ok(version) if version >= MIN_SERVER_VERSION => Ok(pool),
+        Ok(version) => {
+            pool.close().await;
+            Err(StoreError::Internal(anyhow::anyhow!(
+                "PostgreSQL server version {version} is older than the oldest supported, \
+                 {MIN_SERVER_VERSION}"
+            )))
+        }
+        Err(error) => {
+            pool.close().await;
+            Err(error)
+        }
+    }
+}
+
+/// Applies every pending migration to the database at `url`. Safe to run from several
+/// processes at once: the migrator holds an advisory lock while it works.
+///
+/// # Errors
+/// [`StoreError::Rejected`] for a malformed URL; [`StoreError::Unavailable`] when the
+/// server cannot be reached; [`StoreError::Internal`] when the stored history does not
+/// match the embedded one.
+pub async fn migrate(url: &str) -> StoreResult<()> {
+    migrate_with(parse_url(url)?).await
+}
+
+/// Like [`migrate`], with connection options built by the caller (e.g. another
+/// `search_path`).
+///
+/// # Errors
+/// As [`migrate`].
+pub async fn migrate_with(options: PgConnectOptions) -> StoreResult<()> {
+    let pool = open_pool(options).await?;
+    let outcome = MIGRATOR.run(&pool).await.map_err(error::migrate);
+    pool.close().await;
+    outcome
+}
+
+impl PgStore {
+    /// Connects to the database at `url` and applies pending migrations.
+    ///
+    /// # Errors
+    /// As [`migrate`].
+    pub async fn connect(url: &str) -> StoreResult<PgStore> {
+        PgStore::connect_with(parse_url(url)?).await
+    }
+
+    /// Like [`PgStore::connect`], with connection options built by the caller (e.g. a
+    /// `search_path` option to keep hotline's tables in their own schema).
+    ///
+    /// # Errors
+    /// As [`migrate`].
+    pub async fn connect_with(options: PgConnectOptions) -> StoreResult<PgStore> {
+        let pool = open_pool(options).await?;
+        if let Err(error) = MIGRATOR.run(&pool).await {
+            pool.close().await;
+            return Err(error::migrate(error));
+        }
+        Ok(PgStore { pool })
+    }
+
+    /// The connection pool, for maintenance and tests that need raw SQL.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))
+    }
+}
+
+/// Rolls back a transaction whose work is refused; a failure only means the connection
+/// is discarded or rolls back when it is next used, so it is logged, not returned.
+async fn rollback(tx: Transaction<'static, Postgres>) {
+    if let Err(error) = tx.rollback().await {
+        tracing::warn!(error = %error, "rollback failed");
+    }
+}
+
+async fn commit(tx: Transaction<'static, Postgres>) -> StoreResult<()> {
+    tx.commit().await.map_err(db("committing"))
+}
+
+/// Checks an idempotency key before it is stored.
+fn check_request_id(request_id: &str) -> StoreResult<()> {
+    let reason = if request_id.trim().is_empty() {
+        "must not be blank when given".to_owned()
+    } else if request_id.len() > MAX_REQUEST_ID_BYTES {
+        format!("must be at most {MAX_REQUEST_ID_BYTES} bytes")
+    } else if request_id.chars().any(char::is_control) {
+        "contains control characters".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::Rejected(DomainError::InvalidField {
+        field: "request_id",
+        reason,
+    }))
+}
+
+fn ticket_not_found(id: TicketId) -> StoreError {
+    StoreError::NotFound {
+        entity: "ticket",
+        id: id.to_string(),
+    }
+}
+
+/// Inserts a new ticket row.
+async fn insert_ticket(
+    tx: &mut Transaction<'static, Postgres>,
+    ticket: &Ticket,
+    calendar: &dyn Calendar,
+) -> StoreResult<()> {
+    let c = TicketColumns::of(ticket, calendar)?;
+    let outcome = sqlx::query(
+        "insert into tickets (id, number, status, version, lead_department_id, region_code, \
+         category_path, phone, address, title, body, created_at, updated_at, deadline_kind, \
+         deadline_at, warning_level, next_check_at, projection) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(c.id)
+    .bind(c.number)
+    .bind(c.status)
+    .bind(c.version)
+    .bind(c.lead_department_id)
+    .bind(c.region_code)
+    .bind(c.category_path)
+    .bind(c.phone)
+    .bind(c.address)
+    .bind(c.title)
+    .bind(c.body)
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .bind(c.deadline_kind)
+    .bind(c.deadline_at)
+    .bind(c.warning_level)
+    .bind(c.next_check_at)
+    .bind(c.projection)
+    .execute(&mut **tx)
+    .await;
+    match outcome {
+        Ok(_) => Ok(()),
+        // The id is a fresh UUIDv7 chosen by the server, the number comes from our own
+        // counter: a collision is a bug upstream, not something a client can fix.
+        Err(error) if error::is_unique_violation(&error) => {
+            Err(StoreError::Internal(anyhow::anyhow!(
+                "ticket {} or number {} already exists",
+                ticket.id,
+                ticket.number
+            )))
+        }
+        Err(error) => Err(db("inserting a ticket")(error)),
+    }
+}
+
+/// Rewrites a ticket row from its new projection if it is still at `previous_version`;
+/// returns whether it was.
+async fn update_ticket(
+    tx: &mut Transaction<'static, Postgres>,
+    ticket: &Ticket,
+    previous_version: u64,
+    calendar: &dyn Calendar,
+) -> StoreResult<bool> {
+    let c = TicketColumns::of(ticket, calendar)?;
+    let done = sqlx::query(
+        "update tickets set status = $1, version = $2, lead_department_id = $3, \
+         region_code = $4, category_path = $5, phone = $6, address = $7, title = $8, \
+         body = $9, updated_at = $10, deadline_kind = $11, deadline_at = $12, \
+         warning_level = $13, next_check_at = $14, projection = $15 \
+         where id = $16 and version = $17",
+    )
+    .bind(c.status)
+    .bind(c.version)
+    .bind(c.lead_department_id)
+    .bind(c.region_code)
+    .bind(c.category_path)
+    .bind(c.phone)
+    .bind(c.address)
+    .bind(c.title)
+    .bind(c.body)
+    .bind(c.updated_at)
+    .bind(c.deadline_kind)
+    .bind(c.deadline_at)
+    .bind(c.warning_level)
+    .bind(c.next_check_at)
+    .bind(c.projection)
+    .bind(c.id)
+    .bind(int(previous_version, "ticket version")?)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("updating a ticket"))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Sets a ticket's next check (`None`: no timer) without touching its projection.
+async fn reschedule(
+    tx: &mut Transaction<'static, Postgres>,
+    id: Uuid,
+    next_check_at: Option<i64>,
+) -> StoreResult<()> {
+    sqlx::query("update tickets set next_check_at = $1 where id = $2")
+        .bind(next_check_at)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("rescheduling a ticket"))?;
+    Ok(())
+}
+
+/// Caps a sweep batch: at least one ticket, at most [`MAX_SWEEP_BATCH`].
+fn sweep_limit(limit: u32) -> u32 {
+    limit.clamp(1, MAX_SWEEP_BATCH)
+}
+
+/// Appends events and returns them with their global ids.
+///
+/// First locks the event log's one row until commit: transactions that append events
+/// commit one after the other, so ids become visible in increasing order and
+/// [`Store::events_after`] never skips an id that commits late. Callers take every ticket
+/// row lock they need before this, so the lock is always the last one taken.
+async fn insert_events(
+    tx: &mut Transaction<'static, Postgres>,
+    events: Vec<Event>,
+) -> StoreResult<Vec<StoredEvent>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query("select id from event_append_lock for update")
+        .execute(&mut **tx)
+        .await
+        .map_err(db("locking the event log"))?;
+    let mut stored = Vec::with_capacity(events.len());
+    for event in events {
+        let id: i64 = sqlx::query_scalar(
+            "insert into events (ticket_id, seq, version, at, action, actor_id, actor_role, \
+             event) values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
+        )
+        .bind(event.ticket_id.0)
+        .bind(int(event.seq, "event seq")?)
+        .bind(int(event.version, "event version")?)
+        .bind(nanos(event.at))
+        .bind(event.kind.action())
+        .bind(event.actor.id.clone())
+        .bind(event.actor.role.as_str())
+        .bind(to_json(&event, "event")?)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db("appending an event"))?;
+        stored.push(StoredEvent { id, event });
+    }
+    Ok(stored)
+}
+
+/// Replaces a ticket's assignment rows with those of its projection.
+async fn write_assignments(
+    tx: &mut Transaction<'static, Postgres>,
+    ticket: &Ticket,
+) -> StoreResult<()> {
+    sqlx::query("delete from assignments where ticket_id = $1")
+        .bind(ticket.id.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("clearing assignments"))?;
+    if ticket.assignments.is_empty() {
+        return Ok(());
+    }
+    let mut positions = Vec::with_capacity(ticket.assignments.len());
+    let mut departments = Vec::with_capacity(ticket.assignments.len());
+    let mut roles = Vec::with_capacity(ticket.assignments.len());
+    let mut statuses = Vec::with_capacity(ticket.assignments.len());
+    for (position, assignment) in (0_i64..).zip(&ticket.assignments) {
+        positions.push(position);
+        departments.push(assignment.department_id.0.clone());
+        roles.push(assignment.role.as_str());
+        statuses.push(assignment.status.as_str());
+    }
+    // One round trip for all of them.
+    sqlx::query(
+        "insert into assignments (ticket_id, position, department_id, role, status) \
+         select $1, * from unnest($2::bigint[], $3::text[], $4::text[], $5::text[])",
+    )
+    .bind(ticket.id.0)
+    .bind(positions)
+    .bind(departments)
+    .bind(roles)
+    .bind(statuses)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("writing assignments"))?;
+    Ok(())
+}
+
+fn department_from_row(row: &PgRow) -> StoreResult<Department> {
+    let level: i64 = row.try_get("level").map_err(db("reading a department"))?;
+    Ok(Department {
+        id: DepartmentId(row.try_get("id").map_err(db("reading a department"))?),
+        name: row.try_get("name").map_err(db("reading a department"))?,
+        parent_id: row
+            .try_get::<Option<String>, _>("parent_id")
+            .map_err(db("reading a department"))?
+            .map(DepartmentId),
+        region_code: row
+            .try_get("region_code")
+            .map_err(db("reading a department"))?,
+        level: u32::try_from(level)
+            .map_err(|_| corrupt(format_args!("department level {level}")))?,
+    })
+}
+
+/// The columns [`api_key_from_row`] reads, as a literal for `concat!`.
+macro_rules! api_key_columns {
+    () => {
+        "id, name, role, department_id, secret_hash, created_at, expires_at, revoked_at"
+    };
+}
+
+fn api_key_from_row(row: &PgRow) -> StoreResult<ApiKeyRecord> {
+    let get_text = |column: &str| row.try_get::<String, _>(column);
+    let get_time = |column: &str| -> StoreResult<Option<Timestamp>> {
+        row.try_get::<Option<i64>, _>(column)
+            .map_err(db("reading an api key"))?
+            .map(from_nanos)
+            .transpose()
+    };
+    let role: String = get_text("role").map_err(db("reading an api key"))?;
+    let created_at =
+        get_time("created_at")?.ok_or_else(|| corrupt("api key without created_at"))?;
+    Ok(ApiKeyRecord {
+        id: get_text("id").map_err(db("reading an api key"))?,
+        name: get_text("name").map_err(db("reading an api key"))?,
+        role: role.parse::<Role>().map_err(corrupt)?,
+        department_id: row
+            .try_get::<Option<String>, _>("department_id")
+            .map_err(db("reading an api key"))?
+            .map(DepartmentId),
+        secret_hash: get_text("secret_hash").map_err(db("reading an api key"))?,
+        created_at,
+        expires_at: get_time("expires_at")?,
+        revoked_at: get_time("revoked_at")?,
+    })
+}
+
+/// Builds a page from up to `size + 1` rows: the extra row only says another page exists.
+fn into_page<T>(mut items: Vec<(T, Cursor)>, size: usize, listing: Listing) -> Page<T> {
+    let more = items.len() > size;
+    items.truncate(size);
+    let next_token = if more {
+        items
+            .last()
+            .map(|(_, cursor)| encode_token(listing, cursor))
+    } else {
+        None
+    };
+    Page {
+        items: items.into_iter().map(|(item, _)| item).collect(),
+        next_token,
+    }
+}
+
+fn event_rows(rows: Vec<PgRow>) -> StoreResult<Vec<StoredEvent>> {
+    rows.iter()
+        .map(|row| {
+            let id: i64 = row.try_get("id").map_err(db("reading an event"))?;
+            let json: String = row.try_get("event").map_err(db("reading an event"))?;
+            event_from_json(id, &json)
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Store for PgStore {
+    #[tracing::instrument(
+        skip_all,
+        fields(ticket_id = %request.id, idempotent = request.request_id.is_some())
+    )]
+    async fn create_ticket(
+        &self,
+        request: CreateTicket,
+        ctx: &Context<'_>,
+    ) -> StoreResult<Created> {
+        if let Some(request_id) = &request.request_id {
+            check_request_id(request_id)?;
+        }
+        let mut tx = self.begin().await?;
+        if let Some(request_id) = &request.request_id {
+            // Claims the key before anything else: a concurrent create with the same key
+            // (in this process or another) waits here until the first commits or rolls back.
+            let claimed = sqlx::query(
+                "insert into idempotency (request_id, ticket_id, created_at) \
+                 values ($1, $2, $3) on conflict (request_id) do nothing",
+            )
+            .bind(request_id.clone())
+            .bind(request.id.0)
+            .bind(nanos(ctx.now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("claiming a request id"))?;
+            if claimed.rows_affected() == 0 {
+                // Seen before and committed: this statement's fresh snapshot sees its ticket.
+                let seen: Option<String> = sqlx::query_scalar(
+                    "select t.projection from idempotency i join tickets t on t.id = i.ticket_id \
+                     where i.request_id = $1",
+                )
+                .bind(request_id.clone())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("looking up a request id"))?;
+                rollback(tx).await;
+                let json = seen.ok_or_else(|| {
+                    corrupt(format_args!("request id {request_id:?} without its ticket"))
+                })?;
+                return Ok(Created {
+                    ticket: ticket_from_json(&json)?,
+                    events: Vec::new(),
+                    created: false,
+                });
+            }
+        }
+        let seq: i64 = sqlx::query_scalar(
+            "insert into ticket_numbers (center, day, last_seq) values ($1, $2, 1) \
+             on conflict (center, day) do update set last_seq = ticket_numbers.last_seq + 1 \
+             returning last_seq",
+        )
+        .bind(request.center.clone())
+        .bind(request.day.clone())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("allocating a ticket number"))?;
+        let number = format!("{}-{}-{seq:06}", request.center, request.day);
+        let decision = match hotline_core::create_ticket(request.id, &number, request.ticket, ctx) {
+            Ok(decision) => decision,
+            Err(refusal) => {
+                rollback(tx).await;
+                return Err(StoreError::Rejected(refusal));
+            }
+        };
+        insert_ticket(&mut tx, &decision.ticket, ctx.calendar).await?;
+        write_assignments(&mut tx, &decision.ticket).await?;
+        let events = insert_events(&mut tx, decision.events).await?;
+        commit(tx).await?;
+        Ok(Created {
+            ticket: decision.ticket,
+            events,
+            created: true,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(ticket_id = %id))]
+    async fn get_ticket(&self, id: TicketId) -> StoreResult<Ticket> {
+        let json: Option<String> =
+            sqlx::query_scalar("select projection from tickets where id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("reading a ticket"))?;
+        ticket_from_json(&json.ok_or_else(|| ticket_not_found(id))?)
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(ticket_id = %id, action = %command.action(), expected_version = ?expected_version)
+    )]
+    async fn apply(
+        &self,
+        id: TicketId,
+        expected_version: Option<u64>,
+        command: Command,
+        ctx: &Context<'_>,
+    ) -> StoreResult<Applied> {
+        let mut tx = self.begin().await?;
+        // The row lock queues concurrent commands on this ticket; each reads the
+        // projection its predecessor committed.
+        let json: Option<String> =
+            sqlx::query_scalar("select projection from tickets where id = $1 for update")
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("reading a ticket"))?;
+        let Some(json) = json else {
+            rollback(tx).await;
+            return Err(ticket_not_found(id));
+        };
+        let ticket = ticket_from_json(&json)?;
+        if let Some(expected) = expected_version
+            && expected != ticket.version
+        {
+            rollback(tx).await;
+            return Err(StoreError::Conflict {
+                expected,
+                actual: ticket.version,
+            });
+        }
+        let decision = match ticket.execute(&command, ctx) {
+            Ok(decision) => decision,
+            Err(refusal) => {
+                rollback(tx).await;
+                return Err(StoreError::Rejected(refusal));
+            }
+        };
+        if !update_ticket(&mut tx, &decision.ticket, ticket.version, ctx.calendar).await? {
+            // Unreachable while every writer locks the row first; kept so a writer that
+            // does not cannot silently overwrite a newer version.
+            rollback(tx).await;
+            return Err(StoreError::Conflict {
+                expected: expected_version.unwrap_or(ticket.version),
+                actual: ticket.version,
+            });
+        }
+        write_assignments(&mut tx, &decision.ticket).await?;
+        let events = insert_events(&mut tx, decision.events).await?;
+        commit(tx).await?;
+        Ok(Applied {
+            ticket: decision.ticket,
+            events,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(page_size = page.effective_size()))]
+    async fn list_tickets(
+        &self,
+        filter: &TicketFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Ticket>> {
+        let size = page.effective_size();
+        let cursor = page
+            .token
+            .as_deref()
+            .map(|t| decode_token(Listing::Tickets, t))
+            .transpose()?;
+        let mut sql = Sql::new("select t.id, t.created_at, t.projection from tickets t where true");
+        if !filter.statuses.is_empty() {
+            sql.and_in("t.status", filter.statuses.iter().map(|s| s.as_str()));
+        }
+        if let Some(departments) = &filter.departments {
+            sql.push(" and exists (select 1 from assignments a where a.ticket_id = t.id");
+            sql.and_in("a.department_id", departments.iter().map(|d| d.as_str()));
+            sql.push(")");
+        }
+        if let Some(lead) = &filter.lead_department_id {
+            sql.push(" and t.lead_department_id = ").bind(lead.as_str());
+        }
+        if let Some(prefix) = filter.region_prefix.as_deref().filter(|p| !p.is_empty()) {
+            sql.and_prefix("t.region_code", prefix);
+        }
+        if let Some(prefix) = filter.category_prefix.as_deref().filter(|p| !p.is_empty()) {
+            sql.and_category_prefix("t.category_path", prefix);
+        }
+        if let Some(after) = filter.created_after {
+            sql.push(" and t.created_at >= ").bind(nanos(after));
+        }
+        if let Some(before) = filter.created_before {
+            sql.push(" and t.created_at < ").bind(nanos(before));
+        }
+        if let Some(phone) = &filter.phone {
+            sql.push(" and t.phone = ").bind(phone.as_str());
+        }
+        if let Some(address) = &filter.address {
+            sql.push(" and t.address = ").bind(address.as_str());
+        }
+        if let Some(text) = &filter.text {
+            sql.push(" and (strpos(t.title, ").bind(text.as_str());
+            sql.push(") > 0 or strpos(t.body, ")
+                .bind(text.as_str())
+                .push(") > 0)");
+        }
+        if let Some(cursor) = cursor {
+            sql.push(" and (t.created_at, t.id) < (")
+                .bind(cursor.at)
+                .push(", ")
+                .bind(cursor.id)
+                .push(")");
+        }
+        sql.push(" order by t.created_at desc, t.id desc limit ")
+            .bind(i64::from(size) + 1);
+        let rows = sql
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing tickets"))?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let cursor = Cursor {
+                at: row.try_get("created_at").map_err(db("listing tickets"))?,
+                id: row.try_get("id").map_err(db("listing tickets"))?,
+            };
+            let json: String = row.try_get("projection").map_err(db("listing tickets"))?;
+            items.push((ticket_from_json(&json)?, cursor));
+        }
+        Ok(into_page(items, size as usize, Listing::Tickets))
+    }
+
+    #[tracing::instrument(skip_all, fields(ticket_id = %id))]
+    async fn timeline(&self, id: TicketId) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query("select id, event from events where ticket_id = $1 order by seq")
+            .bind(id.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading a timeline"))?;
+        // Every ticket is created with at least one event.
+        if rows.is_empty() {
+            return Err(ticket_not_found(id));
+        }
+        event_rows(rows)
+    }
+
+    #[tracing::instrument(skip_all, fields(page_size = page.effective_size(), kind = ?query.kind))]
+    async fn list_deadlines(
+        &self,
+        query: &DeadlineQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<DeadlineItem>> {
+        let size = page.effective_size();
+        let cursor = page
+            .token
+            .as_deref()
+            .map(|t| decode_token(Listing::Deadlines, t))
+            .transpose()?;
+        let mut sql = Sql::new(
+            "select t.id, t.deadline_at, t.projection from tickets t where t.deadline_at is not null",
+        );
+        if let Some(before) = query.due_before {
+            sql.push(" and t.deadline_at < ").bind(nanos(before));
+        }
+        if let Some(after) = query.due_after {
+            sql.push(" and t.deadline_at >= ").bind(nanos(after));
+        }
+        if let Some(kind) = query.kind {
+            sql.push(" and t.deadline_kind = ").bind(kind.as_str());
+        }
+        if let Some(departments) = &query.departments {
+            sql.push(
+                " and exists (select 1 from assignments a where a.ticket_id = t.id \
+                 and a.role in ('LEAD', 'DELEGATE') and a.status not in ('RETURNED', 'CANCELLED')",
+            );
+            sql.and_in("a.department_id", departments.iter().map(|d| d.as_str()));
+            sql.push(")");
+        }
+        if let Some(min_level) = query.min_level {
+            sql.and_in(
+                "t.warning_level",
+                WarningLevel::ALL
+                    .iter()
+                    .filter(|level| **level >= min_level)
+                    .map(|level| level.as_str()),
+            );
+        }
+        if let Some(prefix) = query.region_prefix.as_deref().filter(|p| !p.is_empty()) {
+            sql.and_prefix("t.region_code", prefix);
+        }
+        if let Some(prefix) = query.category_prefix.as_deref().filter(|p| !p.is_empty()) {
+            sql.and_category_prefix("t.category_path", prefix);
+        }
+        if let Some(cursor) = cursor {
+            sql.push(" and (t.deadline_at, t.id) > (")
+                .bind(cursor.at)
+                .push(", ")
+                .bind(cursor.id)
+                .push(")");
+        }
+        sql.push(" order by t.deadline_at, t.id limit ")
+            .bind(i64::from(size) + 1);
+        let rows = sql
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing deadlines"))?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let cursor = Cursor {
+                at: row
+                    .try_get("deadline_at")
+                    .map_err(db("listing deadlines"))?,
+                id: row.try_get("id").map_err(db("listing deadlines"))?,
+            };
+            let json: String = row.try_get("projection").map_err(db("listing deadlines"))?;
+            let ticket = ticket_from_json(&json)?;
+            let (kind, due): (DeadlineKind, Timestamp) =
+                ticket.running_deadline().ok_or_else(|| {
+                    corrupt(format_args!(
+                        "ticket {} has a deadline row but none running",
+                        ticket.id
+                    ))
+                })?;
+            items.push((DeadlineItem { ticket, kind, due }, cursor));
+        }
+        Ok(into_page(items, size as usize, Listing::Deadlines))
+    }
+
+    #[tracing::instrument(skip_all, fields(limit = limit))]
+    async fn due_for_sweep(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<SweepDue>> {
+        // A plain read: it lists due work, including tickets another replica is sweeping
+        // right now; `sweep_due` is what takes them.
+        let rows = sqlx::query(
+            "select id, next_check_at from tickets \
+             where next_check_at is not null and next_check_at <= $1 \
+             order by next_check_at, id limit $2",
+        )
+        .bind(nanos(now))
+        .bind(i64::from(sweep_limit(limit)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("listing due tickets"))?;
+        rows.iter()
+            .map(|row| {
+                let id: Uuid = row.try_get("id").map_err(db("listing due tickets"))?;
+                let at: i64 = row
+                    .try_get("next_check_at")
+                    .map_err(db("listing due tickets"))?;
+                Ok(SweepDue {
+                    id: TicketId(id),
+                    next_check_at: from_nanos(at)?,
+                })
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(limit = limit, swept = tracing::field::Empty))]
+    async fn sweep_due(&self, ctx: &Context<'_>, limit: u32) -> StoreResult<SweptBatch> {
+        let mut tx = self.begin().await?;
+        // `skip locked`: rows another replica's sweep (or a command) holds are left to it;
+        // a row it committed meanwhile is re-checked against the condition, and its new
+        // next check is later than now, so it is not taken twice.
+        let rows = sqlx::query(
+            "select id, projection from tickets \
+             where next_check_at is not null and next_check_at <= $1 \
+             order by next_check_at, id limit $2 \
+             for update skip locked",
+        )
+        .bind(nanos(ctx.now))
+        .bind(i64::from(sweep_limit(limit)))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("taking due tickets"))?;
+        let mut batch = SweptBatch::default();
+        for row in &rows {
+            let id: Uuid = row.try_get("id").map_err(db("taking due tickets"))?;
+            let json: String = row
+                .try_get("projection")
+                .map_err(db("taking due tickets"))?;
+            batch.swept += 1;
+            let ticket = match ticket_from_json(&json) {
+                Ok(ticket) => ticket,
+                Err(error) => {
+                    tracing::error!(ticket_id = %id, error = %error, "due ticket unreadable, put off");
+                    let later = ctx.now.saturating_add(PUT_OFF).unwrap_or(Timestamp::MAX);
+                    reschedule(&mut tx, id, Some(nanos(later))).await?;
+                    continue;
+                }
+            };
+            let Some(decision) = ticket.sweep(ctx) else {
+                // Nothing changes yet: the timer moves to the next threshold (always
+                // after now, so a batch loop ends even should a rule misjudge it).
+                let next = ticket
+                    .next_check_at(ctx.calendar)
+                    .map(|at| nanos(at).max(nanos(ctx.now).saturating_add(1)));
+                reschedule(&mut tx, id, next).await?;
+                continue;
+            };
+            if !update_ticket(&mut tx, &decision.ticket, ticket.version, ctx.calendar).await? {
+                // Unreachable: the row is locked by this transaction.
+                rollback(tx).await;
+                return Err(StoreError::Internal(anyhow::anyhow!(
+                    "ticket {id} changed under the sweeper"
+                )));
+            }
+            write_assignments(&mut tx, &decision.ticket).await?;
+            let events = insert_events(&mut tx, decision.events).await?;
+            batch.applied.push(Applied {
+                ticket: decision.ticket,
+                events,
+            });
+        }
+        commit(tx).await?;
+        tracing::Span::current().record("swept", batch.swept);
+        Ok(batch)
+    }
+
+    #[tracing::instrument(skip_all, fields(after_id = after_id, limit = limit))]
+    async fn events_after(&self, after_id: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        let limit = PageRequest {
+            size: limit,
+            token: None,
+        }
+        .effective_size();
+        let rows = sqlx::query("select id, event from events where id > $1 order by id limit $2")
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading events"))?;
+        event_rows(rows)
+    }
+
+    #[tracing::instrument(skip_all, fields(department_id = %department.id))]
+    async fn upsert_department(&self, department: &Department) -> StoreResult<()> {
+        sqlx::query(
+            "insert into departments (id, name, parent_id, region_code, level) \
+             values ($1, $2, $3, $4, $5) \
+             on conflict (id) do update set name = excluded.name, parent_id = excluded.parent_id, \
+             region_code = excluded.region_code, level = excluded.level",
+        )
+        .bind(department.id.0.clone())
+        .bind(department.name.clone())
+        .bind(department.parent_id.as_ref().map(|p| p.0.clone()))
+        .bind(department.region_code.clone())
+        .bind(i64::from(department.level))
+        .execute(&self.pool)
+        .await
+        .map_err(db("upserting a department"))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_departments(&self) -> StoreResult<Vec<Department>> {
+        let rows = sqlx::query(
+            "select id, name, parent_id, region_code, level from departments order by id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("listing departments"))?;
+        rows.iter().map(department_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(key = %key))]
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<Setting>> {
+        let row = sqlx::query("select value, version, updated_at from settings where key = $1")
+            .bind(key.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("reading a setting"))?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(Setting {
+            value: row.try_get("value").map_err(db("reading a setting"))?,
+            version: row.try_get("version").map_err(db("reading a setting"))?,
+            updated_at: from_nanos(row.try_get("updated_at").map_err(db("reading a setting"))?)?,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(key = %key))]
+    async fn put_setting(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "insert into settings (key, value, version, updated_at) values ($1, $2, 1, $3) \
+             on conflict (key) do update set value = excluded.value, \
+             version = settings.version + 1, updated_at = excluded.updated_at \
+             returning version",
+        )
+        .bind(key.to_owned())
+        .bind(value.to_owned())
+        .bind(nanos(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("writing a setting"))
+    }
+
+    #[tracing::instrument(skip_all, fields(key_id = %key.id, role = %key.role))]
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+        let outcome = sqlx::query(
+            "insert into api_keys (id, name, role, department_id, secret_hash, created_at, \
+             expires_at, revoked_at) values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(key.id.clone())
+        .bind(key.name.clone())
+        .bind(key.role.as_str())
+        .bind(key.department_id.as_ref().map(|d| d.0.clone()))
+        .bind(key.secret_hash.clone())
+        .bind(nanos(key.created_at))
+        .bind(key.expires_at.map(nanos))
+        .bind(key.revoked_at.map(nanos))
+        .execute(&self.pool)
+        .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(error) if error::is_unique_violation(&error) => {
+                Err(StoreError::Internal(anyhow::anyhow!(
+                    "an api key with id {} or the same secret hash already exists",
+                    key.id
+                )))
+            }
+            Err(error) => Err(db("inserting an api key")(error)),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let row = sqlx::query(concat!(
+            "select ",
+            api_key_columns!(),
+            " from api_keys where secret_hash = $1"
+        ))
+        .bind(secret_hash.to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("finding an api key"))?;
+        row.as_ref().map(api_key_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        let rows = sqlx::query(concat!(
+            "select ",
+            api_key_columns!(),
+            " from api_keys order by created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("listing api keys"))?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(key_id = %id))]
+    async fn revoke_api_key(&self, id: &str, at: Timestamp) -> StoreResult<ApiKeyRecord> {
+        let row = sqlx::query(concat!(
+            "update api_keys set revoked_at = coalesce(revoked_at, $1) where id = $2 returning ",
+            api_key_columns!()
+        ))
+        .bind(nanos(at))
+        .bind(id.to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("revoking an api key"))?;
+        match row {
+            Some(row) => api_key_from_row(&row),
+            None => Err(StoreError::NotFound {
+                entity: "api key",
+                id: id.to_owned(),
+            }),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn ticket_counts(&self, now: Timestamp) -> StoreResult<TicketCounts> {
+        let statuses = sqlx::query("select status, count(*) as n from tickets group by status")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("counting tickets by status"))?;
+        let mut by_status = Vec::with_capacity(statuses.len());
+        for row in &statuses {
+            let status: String = row.try_get("status").map_err(db("counting tickets"))?;
+            let n: i64 = row.try_get("n").map_err(db("counting tickets"))?;
+            let status = status
+                .parse::<TicketStatus>()
+                .map_err(|e| corrupt(format_args!("ticket status {status:?}: {e}")))?;
+            by_status.push((status, n.unsigned_abs()));
+        }
+        let overdue = sqlx::query(
+            "select lead_department_id, count(*) as n from tickets \
+             where deadline_at is not null and deadline_at < $1 \
+             and deadline_kind in ($2, $3) and lead_department_id is not null \
+             group by lead_department_id order by lead_department_id",
+        )
+        .bind(nanos(now))
+        .bind(DeadlineKind::Sign.as_str())
+        .bind(DeadlineKind::Reply.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("counting overdue tickets"))?;
+        let mut overdue_by_department = Vec::with_capacity(overdue.len());
+        for row in &overdue {
+            let department: String = row
+                .try_get("lead_department_id")
+                .map_err(db("counting overdue tickets"))?;
+            let n: i64 = row.try_get("n").map_err(db("counting overdue tickets"))?;
+            overdue_by_department.push((DepartmentId::from(department.as_str()), n.unsigned_abs()));
+        }
+        Ok(TicketCounts {
+            by_status,
+            overdue_by_department,
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
