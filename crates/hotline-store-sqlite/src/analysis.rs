@@ -41,8 +41,9 @@ pub(crate) async fn write_fingerprint(
     let Some(signature) = signature else {
         return Ok(());
     };
-    let mut sql =
-        Sql::new("insert or ignore into ticket_fingerprints (band_key, created_at, ticket_id) values ");
+    let mut sql = Sql::new(
+        "insert or ignore into ticket_fingerprints (band_key, created_at, ticket_id) values ",
+    );
     for (i, key) in signature.band_keys().into_iter().enumerate() {
         if i > 0 {
             sql.push(", ");
@@ -117,7 +118,8 @@ pub(crate) async fn backfill(write: &SqlitePool) -> StoreResult<u64> {
 
 /// Appends the conditions a candidate `t` must meet, besides its band key.
 fn push_candidate_filters(sql: &mut Sql, query: &SimilarQuery) {
-    sql.push(" and t.status <> ").bind(TicketStatus::Merged.as_str());
+    sql.push(" and t.status <> ")
+        .bind(TicketStatus::Merged.as_str());
     if let Some(exclude) = query.exclude {
         sql.push(" and t.id <> ").bind(exclude.to_string());
     }
@@ -154,9 +156,7 @@ pub(crate) async fn similar_candidates(
     let since = query.since.map_or(i64::MIN, nanos);
     // Per band key, the newest matching tickets, walking the (band_key, created_at) key
     // backwards; then one row per ticket with the number of keys it shares.
-    let mut sql = Sql::new(
-        "select t.projection, s.signature, count(*) as shared from (",
-    );
+    let mut sql = Sql::new("select t.projection, s.signature, count(*) as shared from (");
     for (i, band) in bands.iter().enumerate() {
         if i > 0 {
             sql.push(" union all ");
@@ -192,11 +192,18 @@ pub(crate) async fn similar_candidates(
             let bytes: Option<Vec<u8>> = row
                 .try_get("signature")
                 .map_err(db("finding similar tickets"))?;
-            let shared: i64 = row.try_get("shared").map_err(db("finding similar tickets"))?;
+            let shared: i64 = row
+                .try_get("shared")
+                .map_err(db("finding similar tickets"))?;
             let ticket = ticket_from_json(&json)?;
             let signature = bytes
                 .as_deref()
-                .ok_or_else(|| corrupt(format_args!("ticket {} has bands but no signature", ticket.id)))
+                .ok_or_else(|| {
+                    corrupt(format_args!(
+                        "ticket {} has bands but no signature",
+                        ticket.id
+                    ))
+                })
                 .and_then(|b| Signature::from_bytes(b).map_err(corrupt))?;
             Ok(SimilarCandidate {
                 ticket,
@@ -240,8 +247,10 @@ pub(crate) async fn hotspot_counts(
         .bind(start)
         .push(") as previous, min(case when created_at >= ")
         .bind(start)
-        .push(" then created_at end) as first_at, max(created_at) as last_at from tickets \
-               where created_at >= ")
+        .push(
+            " then created_at end) as first_at, max(created_at) as last_at from tickets \
+               where created_at >= ",
+        )
         .bind(previous)
         .push(" and created_at < ")
         .bind(end)

@@ -835,10 +835,7 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(bands = query.bands.len(), limit = query.limit))]
-    async fn similar_candidates(
-        &self,
-        query: &SimilarQuery,
-    ) -> StoreResult<Vec<SimilarCandidate>> {
+    async fn similar_candidates(&self, query: &SimilarQuery) -> StoreResult<Vec<SimilarCandidate>> {
         analysis::similar_candidates(&self.read, query).await
     }
 

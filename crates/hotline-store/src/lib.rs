@@ -327,7 +327,10 @@ impl HotspotQuery {
     /// Returns the start of the previous window: `[previous_start, start)` is as long
     /// as `[start, end)`.
     pub fn previous_start(&self) -> Timestamp {
-        let length = self.end.duration_since(self.start).max(SignedDuration::ZERO);
+        let length = self
+            .end
+            .duration_since(self.start)
+            .max(SignedDuration::ZERO);
         self.start.checked_sub(length).unwrap_or(Timestamp::MIN)
     }
 
@@ -450,8 +453,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// # Errors
     /// [`StoreError::Unavailable`].
-    async fn similar_candidates(&self, query: &SimilarQuery)
-    -> StoreResult<Vec<SimilarCandidate>>;
+    async fn similar_candidates(&self, query: &SimilarQuery) -> StoreResult<Vec<SimilarCandidate>>;
 
     /// Counts tickets per (category, region prefix) in the window and the previous
     /// window (see [`HotspotQuery`]), keeps groups with at least `min_count` in the

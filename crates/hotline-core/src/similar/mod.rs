@@ -145,7 +145,11 @@ impl Signature {
     /// Keys are signed so they fit a SQL `bigint`/`integer` column as they are.
     pub fn band_keys(&self) -> [i64; BANDS] {
         let mut keys = [0i64; BANDS];
-        for (band, (key, rows)) in keys.iter_mut().zip(self.0[..BANDS * ROWS].chunks_exact(ROWS)).enumerate() {
+        for (band, (key, rows)) in keys
+            .iter_mut()
+            .zip(self.0[..BANDS * ROWS].chunks_exact(ROWS))
+            .enumerate()
+        {
             // The band number and the version are mixed in, so equal minimums in
             // different bands (or schemes) never share a key.
             let mut hash = fmix64(((band as u64) << 32) ^ u64::from(FINGERPRINT_VERSION));

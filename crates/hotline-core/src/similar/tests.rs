@@ -123,7 +123,10 @@ fn different_matters_of_one_category_stay_below_the_threshold() {
 #[test]
 fn punctuation_spacing_and_width_do_not_change_the_signature() {
     let plain = Signature::of("小区停车位被占用", "B区12号车位长期被外来车辆占用");
-    let noisy = Signature::of("小区 停车位，被占用！", "Ｂ区１２号车位 长期被外来车辆占用。。。");
+    let noisy = Signature::of(
+        "小区 停车位，被占用！",
+        "Ｂ区１２号车位 长期被外来车辆占用。。。",
+    );
     assert_eq!(plain, noisy);
 }
 
@@ -151,7 +154,12 @@ fn signatures_and_keys_are_pinned_across_releases() {
 }
 
 /// The values [`signatures_and_keys_are_pinned_across_releases`] expects.
-const PINNED: (i64, i64, u32, u32) = (-1_527_915_895_363_626_505, 5_440_371_901_647_380_931, 53_568_373, 202_514_073);
+const PINNED: (i64, i64, u32, u32) = (
+    -1_527_915_895_363_626_505,
+    5_440_371_901_647_380_931,
+    53_568_373,
+    202_514_073,
+);
 
 #[test]
 fn stored_bytes_read_back_and_wrong_lengths_are_refused() {
