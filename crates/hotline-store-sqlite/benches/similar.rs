@@ -56,7 +56,13 @@ fn random_text(alphabet: &[char], state: &mut u64) -> String {
 fn reworded(text: &str, alphabet: &[char]) -> String {
     text.chars()
         .enumerate()
-        .map(|(i, c)| if i % 10 == 5 { alphabet[i % alphabet.len()] } else { c })
+        .map(|(i, c)| {
+            if i % 10 == 5 {
+                alphabet[i % alphabet.len()]
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -66,7 +72,9 @@ async fn load(path: &Path, count: usize) -> String {
     SqliteStore::open(path).await.expect("schema").close().await;
     let url = format!("sqlite://{}", path.display());
     let mut conn = SqliteConnection::connect(&url).await.expect("connect");
-    conn.execute("pragma synchronous = off").await.expect("pragma");
+    conn.execute("pragma synchronous = off")
+        .await
+        .expect("pragma");
     let alphabet: Vec<char> = ALPHABET.chars().collect();
     let world = World::new();
     let actor = operator();
@@ -158,20 +166,23 @@ fn bench_similar(c: &mut Criterion) {
             .block_on(store.similar_candidates(&query))
             .expect("look-up");
         assert!(
-            found
-                .iter()
-                .any(|c| c.ticket.body == original && probe.similarity(&c.signature) >= SIMILAR_THRESHOLD),
+            found.iter().any(|c| c.ticket.body == original
+                && probe.similarity(&c.signature) >= SIMILAR_THRESHOLD),
             "the rewording finds its original among {} candidates",
             found.len()
         );
-        println!("{count} tickets: {} candidates under the probe's keys", found.len());
+        println!(
+            "{count} tickets: {} candidates under the probe's keys",
+            found.len()
+        );
         group.bench_function(format!("similar_candidates, {count} tickets"), |b| {
             b.iter(|| runtime.block_on(store.similar_candidates(black_box(&query))))
         });
         group.bench_function(format!("duplicate look-up, {count} tickets"), |b| {
             b.iter(|| {
                 runtime.block_on(async {
-                    let signature = Signature::of("市民诉求", black_box(&probe_text)).expect("letters");
+                    let signature =
+                        Signature::of("市民诉求", black_box(&probe_text)).expect("letters");
                     let query = SimilarQuery {
                         bands: signature.band_keys().to_vec(),
                         since: Some(t0() - days(30)),
