@@ -4,10 +4,12 @@
 //! Tickets are loaded in a few large transactions straight into the tables (the
 //! store's own create path fsyncs once per ticket, which would take minutes for
 //! 100,000); each row, its projection, signature and band keys are what
-//! `create_ticket` writes. Their texts are 120 random characters of a
-//! 500-character alphabet, so unrelated tickets rarely share a band key: the rows
-//! under the probe's keys stay the same at both sizes and the figures show what
-//! the table size alone costs. The probe is a rewording of one stored ticket.
+//! `create_ticket` writes. Their texts are a title of 8 and a body of 120 random
+//! characters of a 500-character alphabet, so unrelated tickets rarely share a
+//! band key: the rows under the probe's keys stay the same at both sizes and the
+//! figures show what the table size alone costs. The probe is the body of one
+//! stored ticket reworded (every tenth character replaced), under a title of its
+//! own.
 //!
 //! Cases, per size:
 //! - `similar_candidates`: the store call alone;
@@ -91,7 +93,8 @@ async fn load(path: &Path, count: usize) -> String {
             let back = span * i128::try_from(count - n).expect("small");
             let offset = jiff::SignedDuration::from_nanos(i64::try_from(back).expect("30 days"));
             let at = t0() - offset;
-            let mut new = appeal("市民诉求");
+            let title: String = random_text(&alphabet, &mut state).chars().take(8).collect();
+            let mut new = appeal(&title);
             new.body = body;
             let number = format!("SZ-{n:08}");
             let ticket = create_ticket(new_id(), &number, new, &world.ctx(&actor, at))
