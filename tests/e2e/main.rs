@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod access;
+mod analysis;
 mod closed_loop;
 mod handling;
 mod routing;

@@ -280,6 +280,14 @@ pub fn hotspot(h: &v1::Hotspot) -> Value {
         "ticket_ids": h.ticket_ids,
         "first_at": ts(h.first_at.as_ref()),
         "last_at": ts(h.last_at.as_ref()),
+        "previous_count": h.previous_count,
+        "growth": h.growth,
+        "samples": h.samples.iter().map(|s| json!({
+            "ticket_id": s.ticket_id,
+            "number": s.number,
+            "title": s.title,
+            "created_at": ts(s.created_at.as_ref()),
+        })).collect::<Vec<_>>(),
     })
 }
 

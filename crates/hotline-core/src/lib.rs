@@ -20,6 +20,7 @@ mod machine;
 mod model;
 mod policy;
 mod routing;
+pub mod similar;
 mod stats;
 mod sweep;
 mod validate;

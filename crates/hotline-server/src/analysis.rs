@@ -1,35 +1,45 @@
-//! Analysis over stored tickets, at the basic level the first server needs:
-//! duplicate candidates (same phone, same address and category, near-identical
-//! text), hotspots (one category in one region), and per-department statistics
-//! (三率, computed by `hotline_core::StatsBuilder` from the tickets read here).
-//! All of them scan tickets through `Store::list_tickets` pages; the dedicated
-//! queries and indexes come with the analysis issues.
+//! Analysis over stored tickets: duplicate candidates (same phone, same address
+//! and category, similar text), hotspots (one category in one region, with the
+//! trend against the previous window), and per-department statistics (三率,
+//! computed by `hotline_core::StatsBuilder` from the tickets read here).
+//!
+//! Duplicates and hotspots read the store's analysis indexes: phone and address
+//! look-ups by (value, creation time), text look-ups by the LSH band keys of the
+//! probe's fingerprint ([`hotline_core::similar`]), hotspots by grouped counts over
+//! the window. Their cost follows the matches, not the number of tickets stored.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 
+use hotline_core::similar::{SIMILAR_THRESHOLD, Signature};
 use hotline_core::{
     Calendar, Department, DepartmentId, DepartmentStats, StatsBuilder, Ticket, TicketId,
     TicketStatus,
 };
-use hotline_store::{MAX_PAGE_SIZE, PageRequest, Store, TicketFilter};
+use hotline_store::{HotspotQuery, MAX_PAGE_SIZE, PageRequest, SimilarQuery, Store, TicketFilter};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::error::ApiError;
 
 /// How far back duplicates are looked for.
 pub const DUPLICATE_WINDOW: SignedDuration = SignedDuration::from_hours(24 * 30);
-/// How many recent tickets the text comparison reads.
-const RECENT_FOR_TEXT: u32 = 200;
-/// Jaccard similarity of character bigrams from which texts count as near-identical.
-pub const TEXT_SIMILARITY_THRESHOLD: f64 = 0.6;
 /// Score of a same-phone match.
 const SAME_PHONE_SCORE: f64 = 0.9;
 /// Score of a same-address-and-category match.
 const SAME_ADDRESS_SCORE: f64 = 0.8;
-/// Most tickets a statistics or hotspot scan reads, to bound one call's cost.
+/// Most tickets a statistics scan reads, to bound one call's cost.
 const MAX_SCAN: usize = 200_000;
 /// Candidates per page of a duplicate look-up by phone or address.
 const MATCH_PAGE: u32 = 50;
+/// Text candidates read from the band index per look-up, before scoring.
+const TEXT_CANDIDATES: u32 = 100;
+/// Region digits two tickets must share for a text match: the district.
+const TEXT_REGION_DIGITS: usize = 6;
+/// Ticket ids listed per hotspot.
+pub const HOTSPOT_IDS: u32 = 100;
+/// Sample tickets shown per hotspot.
+pub const HOTSPOT_SAMPLES: usize = 3;
+/// Most hotspots one listing returns, largest first.
+pub const MAX_HOTSPOTS: u32 = 100;
 
 /// What to look for duplicates of.
 #[derive(Debug, Clone, Default)]
@@ -40,10 +50,30 @@ pub struct Probe {
     pub phone: String,
     /// Address; empty skips the address match.
     pub address: String,
-    /// Category path; `None` skips the address match.
+    /// Category path; `None` skips the address match and lets a text match come
+    /// from any category.
     pub category: Option<String>,
-    /// Title and body.
-    pub text: String,
+    /// Region code; a text match must share its district. Empty: any region.
+    pub region_code: String,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+}
+
+impl Probe {
+    /// Returns the probe of an existing ticket: it is left out of its own candidates.
+    pub fn of(ticket: &Ticket) -> Probe {
+        Probe {
+            exclude: Some(ticket.id),
+            phone: ticket.citizen.phone.clone(),
+            address: ticket.address.clone(),
+            category: ticket.category.as_ref().map(|c| c.path.clone()),
+            region_code: ticket.region_code.clone(),
+            title: ticket.title.clone(),
+            body: ticket.body.clone(),
+        }
+    }
 }
 
 /// A ticket that may be the same matter.
@@ -59,37 +89,8 @@ pub struct Candidate {
     pub score: f64,
 }
 
-/// Returns the distinct character bigrams of a text, ignoring whitespace and punctuation.
-pub fn shingles(text: &str) -> HashSet<(char, char)> {
-    let chars: Vec<char> = text
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect();
-    match chars.as_slice() {
-        [] => HashSet::new(),
-        [only] => HashSet::from([(*only, *only)]),
-        _ => chars.windows(2).map(|w| (w[0], w[1])).collect(),
-    }
-}
-
-/// Returns the Jaccard similarity of two shingle sets (0 when both are empty).
-pub fn jaccard(a: &HashSet<(char, char)>, b: &HashSet<(char, char)>) -> f64 {
-    let union = a.union(b).count();
-    if union == 0 {
-        return 0.0;
-    }
-    #[expect(clippy::cast_precision_loss, reason = "set sizes are far below 2^52")]
-    let ratio = a.intersection(b).count() as f64 / union as f64;
-    ratio
-}
-
-/// Returns the text a ticket is compared by.
-pub fn ticket_text(ticket: &Ticket) -> String {
-    format!("{}\n{}", ticket.title, ticket.body)
-}
-
-/// Finds duplicate candidates, best first, at most `limit`.
+/// Finds duplicate candidates created within [`DUPLICATE_WINDOW`] before `now`,
+/// best first, at most `limit`; `scope` limits them to a department's tickets.
 ///
 /// # Errors
 /// Store errors.
@@ -103,7 +104,7 @@ pub async fn find_duplicates(
     let since = now.checked_sub(DUPLICATE_WINDOW).unwrap_or(Timestamp::MIN);
     let base = TicketFilter {
         created_after: Some(since),
-        departments: scope,
+        departments: scope.clone(),
         ..TicketFilter::default()
     };
     let mut best: HashMap<TicketId, Candidate> = HashMap::new();
@@ -124,22 +125,17 @@ pub async fn find_duplicates(
             }
         }
     };
+    let first_page = PageRequest {
+        size: MATCH_PAGE,
+        token: None,
+    };
 
     if !probe.phone.is_empty() {
         let filter = TicketFilter {
             phone: Some(probe.phone.clone()),
             ..base.clone()
         };
-        let page = store
-            .list_tickets(
-                &filter,
-                &PageRequest {
-                    size: MATCH_PAGE,
-                    token: None,
-                },
-            )
-            .await?;
-        for ticket in &page.items {
+        for ticket in &store.list_tickets(&filter, &first_page).await?.items {
             offer(ticket, "same phone", SAME_PHONE_SCORE);
         }
     }
@@ -149,15 +145,7 @@ pub async fn find_duplicates(
             category_prefix: Some(category.clone()),
             ..base.clone()
         };
-        let page = store
-            .list_tickets(
-                &filter,
-                &PageRequest {
-                    size: MATCH_PAGE,
-                    token: None,
-                },
-            )
-            .await?;
+        let page = store.list_tickets(&filter, &first_page).await?;
         for ticket in page
             .items
             .iter()
@@ -166,21 +154,23 @@ pub async fn find_duplicates(
             offer(ticket, "same address and category", SAME_ADDRESS_SCORE);
         }
     }
-    let probe_shingles = shingles(&probe.text);
-    if !probe_shingles.is_empty() {
-        let page = store
-            .list_tickets(
-                &base,
-                &PageRequest {
-                    size: RECENT_FOR_TEXT,
-                    token: None,
-                },
-            )
-            .await?;
-        for ticket in &page.items {
-            let score = jaccard(&probe_shingles, &shingles(&ticket_text(ticket)));
-            if score >= TEXT_SIMILARITY_THRESHOLD {
-                offer(ticket, "similar text", score);
+    if let Some(signature) = Signature::of(&probe.title, &probe.body) {
+        let query = SimilarQuery {
+            bands: signature.band_keys().to_vec(),
+            since: Some(since),
+            departments: scope,
+            region_prefix: probe
+                .region_code
+                .get(..TEXT_REGION_DIGITS)
+                .map(str::to_owned),
+            category: probe.category.clone(),
+            exclude: probe.exclude,
+            limit: TEXT_CANDIDATES,
+        };
+        for candidate in store.similar_candidates(&query).await? {
+            let score = signature.similarity(&candidate.signature);
+            if score >= SIMILAR_THRESHOLD {
+                offer(&candidate.ticket, "similar text", score);
             }
         }
     }
@@ -227,16 +217,37 @@ pub struct HotspotRow {
     pub category: String,
     /// Region code prefix.
     pub region_code: String,
-    /// The tickets, oldest first.
+    /// Tickets in the window.
+    pub count: u64,
+    /// Tickets of the group in the previous window of the same length.
+    pub previous_count: u64,
+    /// The newest tickets' ids, at most [`HOTSPOT_IDS`].
     pub ticket_ids: Vec<TicketId>,
+    /// The newest tickets, at most [`HOTSPOT_SAMPLES`].
+    pub samples: Vec<Ticket>,
     /// Creation of the earliest.
     pub first_at: Timestamp,
     /// Creation of the latest.
     pub last_at: Timestamp,
 }
 
+impl HotspotRow {
+    /// Returns the relative change from the previous window: `(count - previous) /
+    /// previous`, dividing by 1 when the previous window had none.
+    pub fn growth(&self) -> f64 {
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "ticket counts are far below 2^52"
+        )]
+        let (count, previous) = (self.count as f64, self.previous_count as f64);
+        (count - previous) / previous.max(1.0)
+    }
+}
+
 /// Groups tickets created in `[start, end)` by (category, region prefix of
-/// `region_level` digits) and keeps groups of at least `min_count`, largest first.
+/// `region_level` digits) and keeps groups of at least `min_count`, largest first,
+/// at most [`MAX_HOTSPOTS`], each with its previous-window count, its newest ids and
+/// a few samples.
 ///
 /// # Errors
 /// Store errors.
@@ -247,57 +258,36 @@ pub async fn hotspots(
     min_count: usize,
     region_level: usize,
 ) -> Result<Vec<HotspotRow>, ApiError> {
-    let filter = TicketFilter {
-        created_after: Some(start),
-        created_before: Some(end),
-        ..TicketFilter::default()
+    let query = HotspotQuery {
+        start,
+        end,
+        region_digits: u32::try_from(region_level).unwrap_or(u32::MAX),
+        min_count: u64::try_from(min_count).unwrap_or(u64::MAX),
+        limit: MAX_HOTSPOTS,
     };
-    let mut groups: BTreeMap<(String, String), Vec<(Timestamp, TicketId)>> = BTreeMap::new();
-    scan(store, &filter, |ticket| {
-        let (Some(category), Some(region)) =
-            (&ticket.category, ticket.region_code.get(..region_level))
-        else {
-            return;
-        };
-        if ticket.status == TicketStatus::Merged {
-            return;
-        }
-        groups
-            .entry((category.path.clone(), region.to_owned()))
-            .or_default()
-            .push((ticket.created_at, ticket.id));
-    })
-    .await?;
-    Ok(group_hotspots(groups, min_count))
-}
-
-fn group_hotspots(
-    groups: BTreeMap<(String, String), Vec<(Timestamp, TicketId)>>,
-    min_count: usize,
-) -> Vec<HotspotRow> {
-    let mut rows: Vec<HotspotRow> = groups
-        .into_iter()
-        .filter(|(_, tickets)| tickets.len() >= min_count.max(1))
-        .filter_map(|((category, region_code), mut tickets)| {
-            tickets.sort();
-            let first_at = tickets.first()?.0;
-            let last_at = tickets.last()?.0;
-            Some(HotspotRow {
-                category,
-                region_code,
-                ticket_ids: tickets.into_iter().map(|(_, id)| id).collect(),
-                first_at,
-                last_at,
-            })
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        b.ticket_ids
-            .len()
-            .cmp(&a.ticket_ids.len())
-            .then(a.category.cmp(&b.category))
-    });
-    rows
+    let mut rows = Vec::new();
+    for group in store.hotspot_counts(&query).await? {
+        let tickets = store
+            .hotspot_tickets(
+                &group.category,
+                &group.region_prefix,
+                start,
+                end,
+                HOTSPOT_IDS,
+            )
+            .await?;
+        rows.push(HotspotRow {
+            ticket_ids: tickets.iter().map(|t| t.id).collect(),
+            samples: tickets.into_iter().take(HOTSPOT_SAMPLES).collect(),
+            category: group.category,
+            region_code: group.region_prefix,
+            count: group.count,
+            previous_count: group.previous_count,
+            first_at: group.first_at,
+            last_at: group.last_at,
+        });
+    }
+    Ok(rows)
 }
 
 /// How far before a statistics period tickets are read: one taken in earlier may
@@ -333,35 +323,24 @@ pub async fn department_stats(
 mod tests {
     use super::*;
 
-    #[test]
-    fn near_identical_chinese_texts_pass_the_threshold_and_others_do_not() {
-        let a = shingles("小区楼下餐馆油烟扰民，晚上十点以后还在营业");
-        let b = shingles("小区楼下餐馆油烟扰民晚上十点以后还在营业！");
-        let c = shingles("公交线路调整后老人出行不便");
-        assert!(jaccard(&a, &b) >= TEXT_SIMILARITY_THRESHOLD);
-        assert!(jaccard(&a, &c) < 0.1);
-        assert!((jaccard(&HashSet::new(), &HashSet::new())).abs() < f64::EPSILON);
+    fn row(count: u64, previous_count: u64) -> HotspotRow {
+        HotspotRow {
+            category: "环境保护/噪声污染/施工噪声".to_owned(),
+            region_code: "320508".to_owned(),
+            count,
+            previous_count,
+            ticket_ids: Vec::new(),
+            samples: Vec::new(),
+            first_at: Timestamp::UNIX_EPOCH,
+            last_at: Timestamp::UNIX_EPOCH,
+        }
     }
 
     #[test]
-    fn hotspots_keep_groups_at_the_threshold_largest_first() {
-        let t = |s: i64| Timestamp::from_second(s).expect("valid");
-        let id = || TicketId::from_uuid(uuid::Uuid::now_v7());
-        let mut groups = BTreeMap::new();
-        groups.insert(
-            ("a".to_owned(), "320506".to_owned()),
-            vec![(t(3), id()), (t(1), id())],
-        );
-        groups.insert(
-            ("b".to_owned(), "320506".to_owned()),
-            vec![(t(1), id()), (t(2), id()), (t(5), id())],
-        );
-        groups.insert(("c".to_owned(), "320508".to_owned()), vec![(t(1), id())]);
-        let rows = group_hotspots(groups, 2);
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].category, "b");
-        assert_eq!(rows[0].first_at, t(1));
-        assert_eq!(rows[0].last_at, t(5));
-        assert_eq!(rows[1].ticket_ids.len(), 2);
+    fn growth_compares_with_the_previous_window_and_counts_new_groups_from_one() {
+        assert!((row(10, 5).growth() - 1.0).abs() < f64::EPSILON);
+        assert!((row(5, 10).growth() + 0.5).abs() < f64::EPSILON);
+        assert!((row(5, 0).growth() - 5.0).abs() < f64::EPSILON);
+        assert!(row(4, 4).growth().abs() < f64::EPSILON);
     }
 }

@@ -1484,13 +1484,26 @@ impl IntoProto<pb::DepartmentStats> for &DepartmentStats {
 
 impl IntoProto<pb::Hotspot> for &HotspotRow {
     fn into_proto(self) -> pb::Hotspot {
+        let count = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
         pb::Hotspot {
             category: self.category.clone(),
             region_code: self.region_code.clone(),
-            count: i32::try_from(self.ticket_ids.len()).unwrap_or(i32::MAX),
+            count: count(self.count),
             ticket_ids: self.ticket_ids.iter().map(ToString::to_string).collect(),
             first_at: Some(timestamp_to_proto(self.first_at)),
             last_at: Some(timestamp_to_proto(self.last_at)),
+            previous_count: count(self.previous_count),
+            growth: self.growth(),
+            samples: self
+                .samples
+                .iter()
+                .map(|t| pb::HotspotSample {
+                    ticket_id: t.id.to_string(),
+                    number: t.number.clone(),
+                    title: t.title.clone(),
+                    created_at: Some(timestamp_to_proto(t.created_at)),
+                })
+                .collect(),
         }
     }
 }

@@ -24,6 +24,7 @@
 
 #![forbid(unsafe_code)]
 
+mod analysis;
 mod codec;
 mod error;
 mod sql;
@@ -36,9 +37,9 @@ use hotline_core::{
     Ticket, TicketId, TicketStatus, WarningLevel,
 };
 use hotline_store::{
-    ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, MAX_SWEEP_BATCH,
-    Page, PageRequest, Setting, Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch,
-    TicketCounts, TicketFilter,
+    ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, HotspotCount,
+    HotspotQuery, MAX_SWEEP_BATCH, Page, PageRequest, Setting, SimilarCandidate, SimilarQuery,
+    Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch, TicketCounts, TicketFilter,
 };
 use jiff::Timestamp;
 use sqlx::migrate::Migrator;
@@ -549,6 +550,14 @@ impl Store for PgStore {
             }
         };
         insert_ticket(&mut tx, &decision.ticket, ctx.calendar).await?;
+        analysis::write_fingerprint(
+            &mut tx,
+            decision.ticket.id.0,
+            nanos(decision.ticket.created_at),
+            &decision.ticket.title,
+            &decision.ticket.body,
+        )
+        .await?;
         write_assignments(&mut tx, &decision.ticket).await?;
         let events = insert_events(&mut tx, decision.events).await?;
         commit(tx).await?;
@@ -1039,6 +1048,28 @@ impl Store for PgStore {
                 id: id.to_owned(),
             }),
         }
+    }
+
+    #[tracing::instrument(skip_all, fields(bands = query.bands.len()))]
+    async fn similar_candidates(&self, query: &SimilarQuery) -> StoreResult<Vec<SimilarCandidate>> {
+        analysis::similar_candidates(&self.pool, query).await
+    }
+
+    #[tracing::instrument(skip_all, fields(region_digits = query.region_digits))]
+    async fn hotspot_counts(&self, query: &HotspotQuery) -> StoreResult<Vec<HotspotCount>> {
+        analysis::hotspot_counts(&self.pool, query).await
+    }
+
+    #[tracing::instrument(skip_all, fields(region_prefix = %region_prefix, limit = limit))]
+    async fn hotspot_tickets(
+        &self,
+        category: &str,
+        region_prefix: &str,
+        start: Timestamp,
+        end: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Ticket>> {
+        analysis::hotspot_tickets(&self.pool, category, region_prefix, (start, end), limit).await
     }
 
     #[tracing::instrument(skip_all)]

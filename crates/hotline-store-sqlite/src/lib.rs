@@ -12,10 +12,14 @@
 //! - A command's events, the ticket projection and its assignment rows are written in one
 //!   transaction, guarded by the projection's `version`.
 //! - The schema lives in `migrations/sqlite` at the workspace root, embedded at build time
-//!   and applied on [`SqliteStore::open`].
+//!   and applied on [`SqliteStore::open`], which then fingerprints any ticket filed before
+//!   the fingerprint tables existed.
+//! - Each ticket's text fingerprint (signature and LSH band keys) is written with the
+//!   ticket, so duplicate look-ups read the rows under the probe's keys, never the table.
 
 #![forbid(unsafe_code)]
 
+mod analysis;
 mod codec;
 mod error;
 mod sql;
@@ -29,9 +33,9 @@ use hotline_core::{
     Ticket, TicketId, TicketStatus, WarningLevel,
 };
 use hotline_store::{
-    ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, MAX_SWEEP_BATCH,
-    Page, PageRequest, Setting, Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch,
-    TicketCounts, TicketFilter,
+    ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, HotspotCount,
+    HotspotQuery, MAX_SWEEP_BATCH, Page, PageRequest, Setting, SimilarCandidate, SimilarQuery,
+    Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch, TicketCounts, TicketFilter,
 };
 use jiff::Timestamp;
 use sqlx::migrate::Migrator;
@@ -121,6 +125,10 @@ impl SqliteStore {
         if let Err(error) = MIGRATOR.run(&write).await {
             write.close().await;
             return Err(error::migrate(error));
+        }
+        if let Err(error) = analysis::backfill(&write).await {
+            write.close().await;
+            return Err(error);
         }
         let read = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
@@ -473,6 +481,14 @@ impl Store for SqliteStore {
             }
         };
         insert_ticket(&mut tx, &decision.ticket, ctx.calendar).await?;
+        analysis::write_fingerprint(
+            &mut tx,
+            &decision.ticket.id.to_string(),
+            nanos(decision.ticket.created_at),
+            &decision.ticket.title,
+            &decision.ticket.body,
+        )
+        .await?;
         let events = insert_events(&mut tx, decision.events).await?;
         write_assignments(&mut tx, &decision.ticket).await?;
         if let Some(request_id) = request.request_id {
@@ -816,6 +832,28 @@ impl Store for SqliteStore {
         commit(tx).await?;
         tracing::Span::current().record("swept", batch.swept);
         Ok(batch)
+    }
+
+    #[tracing::instrument(skip_all, fields(bands = query.bands.len(), limit = query.limit))]
+    async fn similar_candidates(&self, query: &SimilarQuery) -> StoreResult<Vec<SimilarCandidate>> {
+        analysis::similar_candidates(&self.read, query).await
+    }
+
+    #[tracing::instrument(skip_all, fields(region_digits = query.region_digits))]
+    async fn hotspot_counts(&self, query: &HotspotQuery) -> StoreResult<Vec<HotspotCount>> {
+        analysis::hotspot_counts(&self.read, query).await
+    }
+
+    #[tracing::instrument(skip_all, fields(region_prefix = %region_prefix, limit = limit))]
+    async fn hotspot_tickets(
+        &self,
+        category: &str,
+        region_prefix: &str,
+        start: Timestamp,
+        end: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Ticket>> {
+        analysis::hotspot_tickets(&self.read, category, region_prefix, (start, end), limit).await
     }
 
     #[tracing::instrument(skip_all, fields(after_id = after_id, limit = limit))]

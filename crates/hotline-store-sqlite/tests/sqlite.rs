@@ -3,11 +3,12 @@
 
 use std::path::Path;
 
+use hotline_core::similar::Signature;
 use hotline_core::{
     DeadlinePolicy, DispatchTarget, DomainError, PolicyEntry, WarningLevel, Window, create_ticket,
 };
 use hotline_store::conformance::{self, World, appeal, create_request, operator, t0};
-use hotline_store::{DeadlineQuery, PageRequest, Store, StoreError, TicketFilter};
+use hotline_store::{DeadlineQuery, PageRequest, SimilarQuery, Store, StoreError, TicketFilter};
 use hotline_store_sqlite::{SqliteStore, migrate};
 use sqlx::Connection;
 use sqlx::sqlite::SqliteConnection;
@@ -35,7 +36,7 @@ async fn open_creates_a_wal_file_with_the_schema_applied() {
             .fetch_all(&mut conn)
             .await
             .expect("migrations table");
-    assert_eq!(applied, [1, 2]);
+    assert_eq!(applied, [1, 2, 3]);
     conn.close().await.expect("close raw");
     store.close().await;
 }
@@ -388,3 +389,101 @@ async fn an_unreadable_due_row_is_put_off_and_holds_up_nothing() {
     );
     store.close().await;
 }
+
+#[tokio::test]
+async fn upgrading_fingerprints_old_tickets_when_the_store_opens() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Tickets written by the current store, to copy into a file at the old schema.
+    let source = dir.path().join("source.db");
+    let store = SqliteStore::open(&source).await.expect("open source");
+    let world = World::new();
+    let actor = operator();
+    let mut texts = Vec::new();
+    for (n, (title, body)) in [
+        (
+            "小区电梯故障一个月无人维修",
+            "金鸡湖花园小区8幢2单元电梯已经坏了一个多月，物业一直说在等配件，老人上下楼非常困难。",
+        ),
+        (
+            "金鸡湖花园8幢电梯坏了一个多月",
+            "金鸡湖花园小区8幢2单元的电梯坏了一个多月了，物业总说在等配件，楼上老人上下楼很困难。",
+        ),
+        (
+            "物业费上涨未经业主大会同意",
+            "新城花园物业公司把物业费从每平方1.2元涨到1.8元，没有召开业主大会，也没有公示收支。",
+        ),
+        ("！！！", "？？？"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut new = appeal(title);
+        new.body = body.to_owned();
+        let at = t0() + conformance::mins(i64::try_from(n).expect("small"));
+        let created = store
+            .create_ticket(create_request(new, at, None), &world.ctx(&actor, at))
+            .await
+            .expect("created");
+        texts.push(created.ticket);
+    }
+    store.close().await;
+
+    let path = dir.path().join("hotline.db");
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old).expect("dir");
+    std::fs::write(old.join("0001_init.sql"), FIRST_MIGRATION).expect("write");
+    std::fs::write(old.join("0002_sweeper.sql"), SECOND_MIGRATION).expect("write");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut conn = SqliteConnection::connect(&url).await.expect("connect");
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .expect("old migrator")
+        .run(&mut conn)
+        .await
+        .expect("old schema");
+    sqlx::query("attach database ? as source")
+        .bind(source.display().to_string())
+        .execute(&mut conn)
+        .await
+        .expect("attach");
+    sqlx::query("insert into main.tickets select * from source.tickets")
+        .execute(&mut conn)
+        .await
+        .expect("old rows");
+    conn.close().await.expect("close raw");
+
+    let store = SqliteStore::open(&path).await.expect("open upgrades");
+    let probe = Signature::of(&texts[1].title, &texts[1].body).expect("letters");
+    let found = store
+        .similar_candidates(&SimilarQuery {
+            bands: probe.band_keys().to_vec(),
+            exclude: Some(texts[1].id),
+            ..SimilarQuery::default()
+        })
+        .await
+        .expect("similar");
+    assert_eq!(
+        found.iter().map(|c| c.ticket.id).collect::<Vec<_>>(),
+        [texts[0].id],
+        "the old rewording is found, the other matter is not"
+    );
+    store.close().await;
+
+    let mut conn = raw(&path).await;
+    let counts: (i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from fingerprint_backlog), \
+         (select count(*) from ticket_signatures), \
+         (select count(*) from ticket_signatures where signature is null)",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("counts");
+    assert_eq!(
+        counts,
+        (0, 4, 1),
+        "every ticket done, the one without letters has no signature"
+    );
+    conn.close().await.expect("close raw");
+}
+
+const SECOND_MIGRATION: &str = include_str!("../../../migrations/sqlite/0002_sweeper.sql");

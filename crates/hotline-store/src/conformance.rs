@@ -37,9 +37,12 @@ use hotline_core::{
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 
+use hotline_core::similar::{SIMILAR_THRESHOLD, Signature};
+
 use crate::{
-    ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, PageRequest, Store,
-    StoreError, StoreResult, StoredEvent, SweptBatch, TicketFilter,
+    ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, HotspotCount,
+    HotspotQuery, PageRequest, SimilarQuery, Store, StoreError, StoreResult, StoredEvent,
+    SweptBatch, TicketFilter,
 };
 
 /// Instantiates the conformance suite for one backend; see the [module docs](self).
@@ -91,6 +94,8 @@ macro_rules! __conformance_suite {
                 sweeper_takes_due_tickets_and_lights_each_level_once,
                 sweeper_closes_replied_tickets_nobody_calls_back,
                 deadline_listing_filters_by_level_and_follows_delegation,
+                similar_candidates_find_rewordings_within_window_and_scope,
+                hotspot_counts_group_by_category_and_region_with_trend,
             );
         }
     };
@@ -2499,5 +2504,362 @@ pub async fn deadline_listing_filters_by_level_and_follows_delegation<B: Backend
         ..of(&[STREET_A])
     };
     assert!(listed(street_red).await.is_empty());
+    assert_projection_matches_events(fx.store.as_ref()).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Analysis: duplicate candidates and hotspots
+// ---------------------------------------------------------------------------------------
+
+/// A construction-noise complaint, as the first caller put it.
+const NOISE_FIRST: (&str, &str) = (
+    "平江路工地夜间施工噪声扰民",
+    "平江路123号旁边的工地每天晚上十一点以后还在打桩施工，噪声很大，周边居民无法休息，请相关部门尽快处理。",
+);
+/// The same matter in a second caller's words.
+const NOISE_AGAIN: (&str, &str) = (
+    "平江路工地深夜施工噪声大",
+    "平江路123号旁边的工地每天晚上十一点后还在打桩施工，噪声非常大，周边居民都无法休息，请尽快处理！",
+);
+/// Another noise complaint: same category, different matter.
+const NOISE_OTHER: (&str, &str) = (
+    "广场舞音响声音太大",
+    "桐泾公园南门广场每天晚上七点到九点半跳广场舞，音响开得很响，家里孩子没法写作业，希望城管协调降低音量。",
+);
+/// The noise category of the analysis cases.
+const NOISE: &str = "环境保护/噪声污染/施工噪声";
+/// The property-management category of the analysis cases.
+const PROPERTY: &str = "城乡建设/物业管理/物业服务";
+
+/// Returns an appeal with this text, category and region, from its own caller.
+fn appeal_text(text: (&str, &str), category_path: &str, region: &str, phone: &str) -> NewTicket {
+    let mut new = appeal(text.0);
+    new.body = text.1.to_owned();
+    new.category = Some(category(category_path));
+    new.region_code = region.to_owned();
+    new.citizen.phone = phone.to_owned();
+    new
+}
+
+/// Returns the ids of similar candidates, in the order returned.
+async fn similar_ids<S: Store>(store: &S, query: &SimilarQuery) -> Vec<TicketId> {
+    match store.similar_candidates(query).await {
+        Ok(found) => found.into_iter().map(|c| c.ticket.id).collect(),
+        Err(error) => panic!("similar candidates: {error}"),
+    }
+}
+
+/// Duplicate look-up by text fingerprint: a rewording by another caller is found
+/// (with the signature of its text, scoring above the threshold); a different matter
+/// of the same category is not; neither is a ticket older than the window, a merged
+/// one, the probe itself, nor one outside the caller's departments, region or category.
+pub async fn similar_candidates_find_rewordings_within_window_and_scope<B: Backend>(backend: &B) {
+    let fx = Fixture::open(backend).await;
+    let now = t0();
+    let old = fx
+        .create(
+            appeal_text(NOISE_FIRST, NOISE, "320508001", "13900000001"),
+            now - days(40),
+        )
+        .await;
+    let first = fx
+        .create(
+            appeal_text(NOISE_FIRST, NOISE, "320508001", "13900000002"),
+            now - days(2),
+        )
+        .await;
+    let first = fx
+        .dispatch(first.id, now - days(2) + mins(1), STREET_A, &[])
+        .await;
+    let other = fx
+        .create(
+            appeal_text(NOISE_OTHER, NOISE, "320508001", "13900000003"),
+            now - days(1),
+        )
+        .await;
+    let elsewhere = fx
+        .create(
+            appeal_text(NOISE_FIRST, NOISE, "320508002", "13900000004"),
+            now - hours(20),
+        )
+        .await;
+    let elsewhere = fx
+        .dispatch(elsewhere.id, now - hours(19), STREET_B, &[])
+        .await;
+    let other_category = fx
+        .create(
+            appeal_text(NOISE_FIRST, PROPERTY, "320508001", "13900000005"),
+            now - hours(10),
+        )
+        .await;
+    let merged = fx
+        .create(
+            appeal_text(NOISE_FIRST, NOISE, "320508001", "13900000006"),
+            now - hours(5),
+        )
+        .await;
+    fx.ok(
+        merged.id,
+        &operator(),
+        now - hours(4),
+        Command::Merge {
+            master_id: first.id,
+            master_status: first.status,
+            note: "同一工地".to_owned(),
+        },
+    )
+    .await;
+    let probe = fx
+        .create(
+            appeal_text(NOISE_AGAIN, NOISE, "320508001", "13900000007"),
+            now,
+        )
+        .await;
+
+    let signature = Signature::of(&probe.title, &probe.body).expect("the text has letters");
+    let base = SimilarQuery {
+        bands: signature.band_keys().to_vec(),
+        since: Some(now - days(30)),
+        exclude: Some(probe.id),
+        ..SimilarQuery::default()
+    };
+    let found = match fx.store.similar_candidates(&base).await {
+        Ok(found) => found,
+        Err(error) => panic!("similar candidates: {error}"),
+    };
+    let found_ids: BTreeSet<TicketId> = found.iter().map(|c| c.ticket.id).collect();
+    assert_eq!(
+        found_ids,
+        BTreeSet::from([first.id, elsewhere.id, other_category.id]),
+        "rewordings in the window, not merged, not the different matter, not the probe"
+    );
+    for candidate in &found {
+        let stored = fx.get(candidate.ticket.id).await;
+        assert_eq!(candidate.ticket, stored);
+        assert_eq!(
+            Some(&candidate.signature),
+            Signature::of(&stored.title, &stored.body).as_ref(),
+            "the stored signature is the signature of the stored text"
+        );
+        assert!(candidate.shared_bands >= 1);
+        assert!(signature.similarity(&candidate.signature) >= SIMILAR_THRESHOLD);
+    }
+    assert!(
+        found
+            .windows(2)
+            .all(|w| w[0].shared_bands >= w[1].shared_bands),
+        "most shared bands first"
+    );
+
+    let with_old = SimilarQuery {
+        since: Some(now - days(60)),
+        ..base.clone()
+    };
+    assert!(
+        similar_ids(fx.store.as_ref(), &with_old)
+            .await
+            .contains(&old.id)
+    );
+    let with_probe = SimilarQuery {
+        exclude: None,
+        ..base.clone()
+    };
+    assert!(
+        similar_ids(fx.store.as_ref(), &with_probe)
+            .await
+            .contains(&probe.id)
+    );
+
+    let street_a = SimilarQuery {
+        departments: Some(vec![STREET_A.into()]),
+        ..base.clone()
+    };
+    assert_eq!(similar_ids(fx.store.as_ref(), &street_a).await, [first.id]);
+    let nobody = SimilarQuery {
+        departments: Some(Vec::new()),
+        ..base.clone()
+    };
+    assert!(similar_ids(fx.store.as_ref(), &nobody).await.is_empty());
+    let same_place = SimilarQuery {
+        region_prefix: Some("320508001".to_owned()),
+        category: Some(NOISE.to_owned()),
+        ..base.clone()
+    };
+    assert_eq!(
+        similar_ids(fx.store.as_ref(), &same_place).await,
+        [first.id]
+    );
+    let one = SimilarQuery {
+        limit: 1,
+        ..base.clone()
+    };
+    assert_eq!(similar_ids(fx.store.as_ref(), &one).await.len(), 1);
+    let no_bands = SimilarQuery {
+        bands: Vec::new(),
+        ..base.clone()
+    };
+    assert!(similar_ids(fx.store.as_ref(), &no_bands).await.is_empty());
+
+    // The different matter is filed under its own keys: its own look-up finds it.
+    let other_signature = Signature::of(&other.title, &other.body).expect("letters");
+    let own = SimilarQuery {
+        bands: other_signature.band_keys().to_vec(),
+        since: Some(now - days(30)),
+        ..SimilarQuery::default()
+    };
+    assert!(
+        similar_ids(fx.store.as_ref(), &own)
+            .await
+            .contains(&other.id)
+    );
+    assert_projection_matches_events(fx.store.as_ref()).await;
+}
+
+/// Hotspot counts: per category and region prefix over a window, with the previous
+/// window's count for the trend; merged tickets, uncategorised ones and those outside
+/// both windows are not counted; samples are the group's newest tickets.
+pub async fn hotspot_counts_group_by_category_and_region_with_trend<B: Backend>(backend: &B) {
+    let fx = Fixture::open(backend).await;
+    let start = t0();
+    let end = start + days(7);
+    let noise =
+        |region: &str, n: u32| appeal_text(NOISE_OTHER, NOISE, region, &format!("1390000{n:04}"));
+    let mut in_window = Vec::new();
+    for (n, region) in ["320508001", "320508001", "320508001", "320508002"]
+        .into_iter()
+        .enumerate()
+    {
+        let at = start + hours(1 + 10 * i64::try_from(n).unwrap_or(0));
+        in_window.push(fx.create(noise(region, 1), at).await);
+    }
+    // The previous window: two in the same district, one on its first instant.
+    fx.create(noise("320508001", 2), start - days(7)).await;
+    fx.create(noise("320508002", 3), start - hours(1)).await;
+    // Before both windows, at the end of the window, without a category, merged,
+    // and a region code too short for street-level grouping.
+    fx.create(noise("320508001", 4), start - days(7) - mins(1))
+        .await;
+    fx.create(noise("320508001", 5), end).await;
+    let mut uncategorised = noise("320508001", 6);
+    uncategorised.category = None;
+    fx.create(uncategorised, start + hours(2)).await;
+    let master = in_window[0].clone();
+    let merged = fx.create(noise("320508001", 7), start + hours(3)).await;
+    fx.ok(
+        merged.id,
+        &operator(),
+        start + hours(4),
+        Command::Merge {
+            master_id: master.id,
+            master_status: master.status,
+            note: String::new(),
+        },
+    )
+    .await;
+    fx.create(noise("320508", 8), start + hours(5)).await;
+    // Another category in the window.
+    fx.create(
+        appeal_text(NOISE_FIRST, PROPERTY, "320508001", "13900000009"),
+        start + hours(6),
+    )
+    .await;
+
+    let counts = |region_digits: u32, min_count: u64| {
+        let query = HotspotQuery {
+            start,
+            end,
+            region_digits,
+            min_count,
+            limit: 0,
+        };
+        let store = Arc::clone(&fx.store);
+        async move {
+            match store.hotspot_counts(&query).await {
+                Ok(rows) => rows,
+                Err(error) => panic!("hotspot counts: {error}"),
+            }
+        }
+    };
+    let district = counts(6, 2).await;
+    assert_eq!(
+        district,
+        [HotspotCount {
+            category: NOISE.to_owned(),
+            region_prefix: "320508".to_owned(),
+            count: 5,
+            previous_count: 2,
+            first_at: start + hours(1),
+            last_at: start + hours(31),
+        }]
+    );
+    let streets = counts(9, 1).await;
+    let summary: Vec<(&str, &str, u64, u64)> = streets
+        .iter()
+        .map(|r| {
+            (
+                r.category.as_str(),
+                r.region_prefix.as_str(),
+                r.count,
+                r.previous_count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (NOISE, "320508001", 3, 1),
+            (PROPERTY, "320508001", 1, 0),
+            (NOISE, "320508002", 1, 1),
+        ],
+        "largest first, ties by category then region; short region codes left out"
+    );
+    assert!(counts(6, 6).await.is_empty());
+
+    let samples = match fx
+        .store
+        .hotspot_tickets(NOISE, "320508", start, end, 2)
+        .await
+    {
+        Ok(tickets) => tickets,
+        Err(error) => panic!("hotspot tickets: {error}"),
+    };
+    assert_eq!(
+        ids(&samples),
+        [in_window[3].id, in_window[2].id],
+        "newest first"
+    );
+    let all = match fx
+        .store
+        .hotspot_tickets(NOISE, "320508", start, end, 100)
+        .await
+    {
+        Ok(tickets) => tickets,
+        Err(error) => panic!("hotspot tickets: {error}"),
+    };
+    assert_eq!(all.len(), 5);
+    assert!(all.iter().all(|t| t.status != TicketStatus::Merged));
+
+    let zero_digits = fx
+        .store
+        .hotspot_counts(&HotspotQuery {
+            start,
+            end,
+            region_digits: 0,
+            min_count: 1,
+            limit: 0,
+        })
+        .await;
+    invalid_field(zero_digits, "region_digits");
+    let backwards = fx
+        .store
+        .hotspot_counts(&HotspotQuery {
+            start: end,
+            end: start,
+            region_digits: 6,
+            min_count: 1,
+            limit: 0,
+        })
+        .await;
+    invalid_field(backwards, "end");
     assert_projection_matches_events(fx.store.as_ref()).await;
 }

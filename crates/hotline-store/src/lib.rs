@@ -12,6 +12,12 @@
 //! context): an indexed column that is the sweeper's durable timer. The
 //! sweeper ([`Store::sweep_due`]) only ever reads tickets whose next check has
 //! come, never the whole table.
+//!
+//! Analysis has its own indexes, so its cost follows the answer, not the table:
+//! each ticket's text fingerprint ([`hotline_core::similar::Signature`] and its
+//! band keys), written in the create transaction, serves
+//! [`Store::similar_candidates`]; an index on the creation time serves the
+//! grouped counts of [`Store::hotspot_counts`].
 
 #![forbid(unsafe_code)]
 
@@ -19,11 +25,12 @@
 pub mod conformance;
 
 use async_trait::async_trait;
+use hotline_core::similar::Signature;
 use hotline_core::{
     Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, NewTicket, Role,
     Ticket, TicketId, TicketStatus, WarningLevel,
 };
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 /// Why a store call failed. Callers act on the variant; the text is for logs.
 #[derive(Debug, thiserror::Error)]
@@ -260,6 +267,110 @@ pub struct Setting {
     pub updated_at: Timestamp,
 }
 
+/// Most candidates one [`Store::similar_candidates`] call returns.
+pub const MAX_SIMILAR_CANDIDATES: u32 = 200;
+/// Most groups one [`Store::hotspot_counts`] call returns.
+pub const MAX_HOTSPOT_GROUPS: u32 = 500;
+
+/// A look-up of tickets whose text may describe the same matter as a probe's:
+/// those filed under at least one of the probe's band keys
+/// ([`Signature::band_keys`]). Unset filters match everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SimilarQuery {
+    /// The probe's band keys; an empty list matches nothing.
+    pub bands: Vec<i64>,
+    /// Only tickets created at or after this instant (the duplicate window).
+    pub since: Option<Timestamp>,
+    /// Only tickets in which one of these departments holds or held a part, as
+    /// [`TicketFilter::departments`]: a department sees only its own candidates.
+    pub departments: Option<Vec<DepartmentId>>,
+    /// Only tickets whose region code starts with this.
+    pub region_prefix: Option<String>,
+    /// Only tickets of exactly this category path.
+    pub category: Option<String>,
+    /// Leaves this ticket out (the probe itself).
+    pub exclude: Option<TicketId>,
+    /// Candidates wanted; 0 or more than [`MAX_SIMILAR_CANDIDATES`] means that cap.
+    pub limit: u32,
+}
+
+impl SimilarQuery {
+    /// Returns the effective limit.
+    pub fn effective_limit(&self) -> u32 {
+        match self.limit {
+            0 => MAX_SIMILAR_CANDIDATES,
+            n => n.min(MAX_SIMILAR_CANDIDATES),
+        }
+    }
+}
+
+/// A ticket under one of the probe's band keys, with its signature to score it by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimilarCandidate {
+    /// The candidate (never a MERGED one).
+    pub ticket: Ticket,
+    /// Its text signature.
+    pub signature: Signature,
+    /// How many of the probe's band keys it is filed under, from 1.
+    pub shared_bands: u32,
+}
+
+/// Grouped ticket counts for hotspot detection: tickets created in `[start, end)`
+/// per (category path, region code prefix of `region_digits` digits), and the
+/// same groups' counts in the previous window of the same length (the trend).
+/// MERGED tickets, tickets without a category and region codes shorter than
+/// `region_digits` are not counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HotspotQuery {
+    /// Start of the window (inclusive).
+    pub start: Timestamp,
+    /// End of the window (exclusive).
+    pub end: Timestamp,
+    /// Digits of the region code to group by (6 district, 9 street, 12 community).
+    pub region_digits: u32,
+    /// Only groups with at least this many tickets in the window (0 counts as 1).
+    pub min_count: u64,
+    /// Groups wanted; 0 or more than [`MAX_HOTSPOT_GROUPS`] means that cap.
+    pub limit: u32,
+}
+
+impl HotspotQuery {
+    /// Returns the start of the previous window: `[previous_start, start)` is as long
+    /// as `[start, end)`.
+    pub fn previous_start(&self) -> Timestamp {
+        let length = self
+            .end
+            .duration_since(self.start)
+            .max(SignedDuration::ZERO);
+        self.start.checked_sub(length).unwrap_or(Timestamp::MIN)
+    }
+
+    /// Returns the effective limit.
+    pub fn effective_limit(&self) -> u32 {
+        match self.limit {
+            0 => MAX_HOTSPOT_GROUPS,
+            n => n.min(MAX_HOTSPOT_GROUPS),
+        }
+    }
+}
+
+/// One group of [`Store::hotspot_counts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HotspotCount {
+    /// Category path.
+    pub category: String,
+    /// Region code prefix, `region_digits` long.
+    pub region_prefix: String,
+    /// Tickets in the window.
+    pub count: u64,
+    /// Tickets of the same group in the previous window of the same length.
+    pub previous_count: u64,
+    /// Creation of the earliest ticket in the window.
+    pub first_at: Timestamp,
+    /// Creation of the latest ticket in the window.
+    pub last_at: Timestamp,
+}
+
 /// The storage port.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
@@ -340,6 +451,46 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// # Errors
     /// [`StoreError::Unavailable`]; nothing of a failed batch is written.
     async fn sweep_due(&self, ctx: &Context<'_>, limit: u32) -> StoreResult<SweptBatch>;
+
+    /// Lists tickets filed under at least one of `query.bands` (their text
+    /// fingerprints share a band with the probe's), never MERGED ones, most shared
+    /// bands first, then newest; at most [`SimilarQuery::effective_limit`]. The
+    /// caller scores them with [`Signature::similarity`].
+    ///
+    /// Backends keep each ticket's signature and band keys, written in the
+    /// transaction that creates the ticket, in an index on (band key, creation
+    /// time): the cost follows the number of tickets under the probe's keys in
+    /// the window, not the number of tickets stored.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn similar_candidates(&self, query: &SimilarQuery) -> StoreResult<Vec<SimilarCandidate>>;
+
+    /// Counts tickets per (category, region prefix) in the window and the previous
+    /// window (see [`HotspotQuery`]), keeps groups with at least `min_count` in the
+    /// window, largest first (ties by category, then region), at most
+    /// [`HotspotQuery::effective_limit`]. Reads an index on the creation time, never
+    /// tickets outside the two windows.
+    ///
+    /// # Errors
+    /// [`StoreError::Rejected`] when `region_digits` is 0 or `end` is not after
+    /// `start`; [`StoreError::Unavailable`].
+    async fn hotspot_counts(&self, query: &HotspotQuery) -> StoreResult<Vec<HotspotCount>>;
+
+    /// Lists up to `limit` (at most [`MAX_PAGE_SIZE`]) tickets of one hotspot group:
+    /// exactly `category`, region code starting with `region_prefix`, created in
+    /// `[start, end)`, not MERGED; newest first. The samples a supervisor reads.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn hotspot_tickets(
+        &self,
+        category: &str,
+        region_prefix: &str,
+        start: Timestamp,
+        end: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Ticket>>;
 
     /// Returns up to `limit` events with ids greater than `after_id`, oldest first (for watchers resuming).
     async fn events_after(&self, after_id: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;

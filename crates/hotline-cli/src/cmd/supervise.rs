@@ -539,22 +539,62 @@ fn print_hotspots(ctx: &Ctx, hotspots: &[v1::Hotspot]) {
         }));
         return;
     }
-    let mut table = Table::new(["CATEGORY", "REGION", "COUNT", "FIRST", "LAST"]);
+    let mut table = Table::new([
+        "CATEGORY", "REGION", "COUNT", "PREVIOUS", "TREND", "FIRST", "LAST",
+    ]);
     for h in hotspots {
         table.row([
             h.category.clone(),
             h.region_code.clone(),
             h.count.to_string(),
+            h.previous_count.to_string(),
+            trend(h),
             local(h.first_at.as_ref()),
             local(h.last_at.as_ref()),
         ]);
     }
     table.print_or("no hotspots in the window");
+    for h in hotspots.iter().filter(|h| !h.samples.is_empty()) {
+        println!("\n{} {}", h.category, h.region_code);
+        let mut samples = Table::new(["TICKET", "CREATED", "TITLE"]);
+        for sample in &h.samples {
+            samples.row([
+                sample.number.clone(),
+                local(sample.created_at.as_ref()),
+                sample.title.clone(),
+            ]);
+        }
+        print!("{}", samples.render());
+    }
+}
+
+/// Returns a hotspot's change from the previous window: `new` when that had none,
+/// else a signed percentage.
+fn trend(h: &v1::Hotspot) -> String {
+    if h.previous_count == 0 {
+        "new".to_owned()
+    } else {
+        format!("{:+.0}%", h.growth * 100.0)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trend_is_new_without_a_previous_count_and_a_signed_percentage_otherwise() {
+        let hotspot = |count, previous_count, growth| v1::Hotspot {
+            count,
+            previous_count,
+            growth,
+            ..v1::Hotspot::default()
+        };
+        assert_eq!(trend(&hotspot(5, 0, 5.0)), "new");
+        assert_eq!(trend(&hotspot(6, 4, 0.5)), "+50%");
+        assert_eq!(trend(&hotspot(2, 4, -0.5)), "-50%");
+        assert_eq!(trend(&hotspot(4, 4, 0.0)), "+0%");
+    }
 
     #[test]
     fn stats_csv_has_a_header_and_one_quoted_row_per_department() {

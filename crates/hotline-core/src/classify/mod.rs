@@ -19,7 +19,7 @@ mod train;
 
 use std::cell::RefCell;
 
-pub use self::features::{FeatureConfig, MAX_HASH_BITS, MAX_NGRAM, MIN_HASH_BITS, normalize};
+pub use self::features::{FeatureConfig, MAX_HASH_BITS, MAX_NGRAM, MIN_HASH_BITS, fold, normalize};
 pub use self::metrics::{
     ClassMetrics, CrossValidation, Evaluation, HeldOut, cross_validate, evaluate, stratified_folds,
 };

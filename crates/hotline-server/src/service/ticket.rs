@@ -13,7 +13,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::{department_filter, mutation};
-use crate::analysis::{self, Probe, find_duplicates};
+use crate::analysis::{Probe, find_duplicates};
 use crate::auth::Rpc;
 use crate::convert::{
     Intake, IntoProto, MergeRequest, TryFromProto, Violations, optional_timestamp, page_request,
@@ -96,13 +96,7 @@ impl TicketApi {
             "ticket taken in"
         );
 
-        let probe = Probe {
-            exclude: Some(created.ticket.id),
-            phone: created.ticket.citizen.phone.clone(),
-            address: created.ticket.address.clone(),
-            category: created.ticket.category.as_ref().map(|c| c.path.clone()),
-            text: analysis::ticket_text(&created.ticket),
-        };
+        let probe = Probe::of(&created.ticket);
         // Duplicates are advice: the ticket is already filed, so a failed look-up
         // must not turn a successful create into an error.
         let duplicates = match find_duplicates(
@@ -194,9 +188,12 @@ impl TicketApi {
                 phone: request.phone,
                 address: request.address,
                 category: (!request.category.is_empty()).then_some(request.category),
-                text: format!("{}\n{}", request.title, request.body),
+                region_code: String::new(),
+                title: request.title,
+                body: request.body,
             };
-            if probe.phone.is_empty() && probe.address.is_empty() && probe.text.trim().is_empty() {
+            let no_text = probe.title.trim().is_empty() && probe.body.trim().is_empty();
+            if probe.phone.is_empty() && probe.address.is_empty() && no_text {
                 return Err(ApiError::invalid(
                     "ticket_id",
                     "give a ticket id, or a title, body, phone or address to match",
@@ -208,13 +205,7 @@ impl TicketApi {
                 .map_err(|v| ApiError::InvalidArgument(vec![v]))?;
             tracing::Span::current().record("ticket_id", tracing::field::display(id));
             let ticket = self.shared.load_visible(principal, id).await?;
-            Probe {
-                exclude: Some(ticket.id),
-                phone: ticket.citizen.phone.clone(),
-                address: ticket.address.clone(),
-                category: ticket.category.as_ref().map(|c| c.path.clone()),
-                text: analysis::ticket_text(&ticket),
-            }
+            Probe::of(&ticket)
         };
         let scope = self.shared.scope(principal, &self.shared.snapshot());
         let found = find_duplicates(

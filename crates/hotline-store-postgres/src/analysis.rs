@@ -1,0 +1,267 @@
+//! Duplicate detection and hotspot queries: each ticket's text fingerprint is
+//! written with the ticket, and look-ups walk the band-key index, so their cost
+//! follows the matching rows, not the number of tickets.
+
+use hotline_core::similar::{BANDS, Signature};
+use hotline_core::{DomainError, Ticket, TicketStatus};
+use hotline_store::{
+    HotspotCount, HotspotQuery, MAX_PAGE_SIZE, MAX_SIMILAR_CANDIDATES, SimilarCandidate,
+    SimilarQuery, StoreError, StoreResult,
+};
+use jiff::Timestamp;
+use sqlx::postgres::{PgPool, Postgres};
+use sqlx::{Row, Transaction};
+use uuid::Uuid;
+
+use crate::codec::{from_nanos, nanos, ticket_from_json};
+use crate::error::{corrupt, db};
+use crate::sql::Sql;
+
+/// Most band keys one look-up may name: a few texts' worth.
+const MAX_BANDS: usize = 4 * BANDS;
+/// Rows read per band key: bounds the cost of a key shared by stock phrases.
+const PER_BAND: u32 = MAX_SIMILAR_CANDIDATES;
+
+/// Writes a new ticket's signature and band keys, in its create transaction.
+pub(crate) async fn write_fingerprint(
+    tx: &mut Transaction<'static, Postgres>,
+    ticket_id: Uuid,
+    created_at: i64,
+    title: &str,
+    body: &str,
+) -> StoreResult<()> {
+    let signature = Signature::of(title, body);
+    sqlx::query(
+        "insert into ticket_signatures (ticket_id, signature) values ($1, $2) \
+         on conflict (ticket_id) do update set signature = excluded.signature",
+    )
+    .bind(ticket_id)
+    .bind(signature.as_ref().map(Signature::to_bytes))
+    .execute(&mut **tx)
+    .await
+    .map_err(db("writing a text signature"))?;
+    let Some(signature) = signature else {
+        return Ok(());
+    };
+    let keys: Vec<i64> = signature.band_keys().to_vec();
+    sqlx::query(
+        "insert into ticket_fingerprints (band_key, created_at, ticket_id) \
+         select k, $2, $3 from unnest($1::bigint[]) as k on conflict do nothing",
+    )
+    .bind(keys)
+    .bind(created_at)
+    .bind(ticket_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("writing band keys"))?;
+    Ok(())
+}
+
+fn push_candidate_filters(sql: &mut Sql, query: &SimilarQuery) {
+    sql.push(" and t.status <> ")
+        .bind(TicketStatus::Merged.as_str());
+    if let Some(exclude) = query.exclude {
+        sql.push(" and t.id <> ").bind(exclude.0);
+    }
+    if let Some(departments) = &query.departments {
+        sql.push(" and exists (select 1 from assignments a where a.ticket_id = t.id");
+        sql.and_in("a.department_id", departments.iter().map(|d| d.as_str()));
+        sql.push(")");
+    }
+    if let Some(prefix) = query.region_prefix.as_deref().filter(|p| !p.is_empty()) {
+        sql.and_prefix("t.region_code", prefix);
+    }
+    if let Some(category) = &query.category {
+        sql.push(" and t.category_path = ").bind(category.as_str());
+    }
+}
+
+/// Tickets sharing band keys with the probe, most shared first.
+pub(crate) async fn similar_candidates(
+    pool: &PgPool,
+    query: &SimilarQuery,
+) -> StoreResult<Vec<SimilarCandidate>> {
+    let mut bands = query.bands.clone();
+    bands.sort_unstable();
+    bands.dedup();
+    if bands.is_empty() {
+        return Ok(Vec::new());
+    }
+    if bands.len() > MAX_BANDS {
+        return Err(StoreError::Rejected(DomainError::InvalidField {
+            field: "bands",
+            reason: format!("at most {MAX_BANDS} band keys per look-up"),
+        }));
+    }
+    let since = query.since.map_or(i64::MIN, nanos);
+    let mut sql = Sql::new(
+        "select t.projection, s.signature, h.shared from (select ticket_id, count(*) as shared from (",
+    );
+    for (i, band) in bands.iter().enumerate() {
+        if i > 0 {
+            sql.push(" union all ");
+        }
+        sql.push(
+            "(select f.ticket_id from ticket_fingerprints f \
+             join tickets t on t.id = f.ticket_id where f.band_key = ",
+        )
+        .bind(*band)
+        .push(" and f.created_at >= ")
+        .bind(since);
+        push_candidate_filters(&mut sql, query);
+        sql.push(" order by f.created_at desc limit ")
+            .bind(i64::from(PER_BAND))
+            .push(")");
+    }
+    sql.push(
+        ") u group by ticket_id) h join tickets t on t.id = h.ticket_id \
+         join ticket_signatures s on s.ticket_id = t.id \
+         order by h.shared desc, t.created_at desc, t.id desc limit ",
+    )
+    .bind(i64::from(query.effective_limit()));
+    let rows = sql
+        .build()
+        .fetch_all(pool)
+        .await
+        .map_err(db("finding similar tickets"))?;
+    rows.iter()
+        .map(|row| {
+            let json: String = row
+                .try_get("projection")
+                .map_err(db("finding similar tickets"))?;
+            let bytes: Option<Vec<u8>> = row
+                .try_get("signature")
+                .map_err(db("finding similar tickets"))?;
+            let shared: i64 = row
+                .try_get("shared")
+                .map_err(db("finding similar tickets"))?;
+            let ticket = ticket_from_json(&json)?;
+            let signature = bytes
+                .as_deref()
+                .ok_or_else(|| {
+                    corrupt(format_args!(
+                        "ticket {} has bands but no signature",
+                        ticket.id
+                    ))
+                })
+                .and_then(|b| Signature::from_bytes(b).map_err(corrupt))?;
+            Ok(SimilarCandidate {
+                ticket,
+                signature,
+                shared_bands: u32::try_from(shared)
+                    .map_err(|_| corrupt(format_args!("{shared} shared bands")))?,
+            })
+        })
+        .collect()
+}
+
+/// Counts per (category, region prefix) in the window and the one before it.
+pub(crate) async fn hotspot_counts(
+    pool: &PgPool,
+    query: &HotspotQuery,
+) -> StoreResult<Vec<HotspotCount>> {
+    if query.region_digits == 0 {
+        return Err(StoreError::Rejected(DomainError::InvalidField {
+            field: "region_digits",
+            reason: "must be at least 1".to_owned(),
+        }));
+    }
+    if query.end <= query.start {
+        return Err(StoreError::Rejected(DomainError::InvalidField {
+            field: "end",
+            reason: "must be after start".to_owned(),
+        }));
+    }
+    let (start, end, previous) = (
+        nanos(query.start),
+        nanos(query.end),
+        nanos(query.previous_start()),
+    );
+    let digits = i64::from(query.region_digits);
+    let min_count = i64::try_from(query.min_count.max(1)).unwrap_or(i64::MAX);
+    let mut sql = Sql::new("select category_path, substr(region_code, 1, ");
+    sql.bind(digits)
+        .push("::int) as region, count(*) filter (where created_at >= ")
+        .bind(start)
+        .push(") as current, count(*) filter (where created_at < ")
+        .bind(start)
+        .push(") as previous, min(created_at) filter (where created_at >= ")
+        .bind(start)
+        .push(
+            ") as first_at, max(created_at) as last_at from tickets \
+               where created_at >= ",
+        )
+        .bind(previous)
+        .push(" and created_at < ")
+        .bind(end)
+        .push(" and category_path is not null and status <> ")
+        .bind(TicketStatus::Merged.as_str())
+        .push(" and length(region_code) >= ")
+        .bind(digits)
+        .push(" group by category_path, region having count(*) filter (where created_at >= ")
+        .bind(start)
+        .push(") >= ")
+        .bind(min_count)
+        .push(" order by current desc, category_path, region limit ")
+        .bind(i64::from(query.effective_limit()));
+    let rows = sql
+        .build()
+        .fetch_all(pool)
+        .await
+        .map_err(db("counting hotspots"))?;
+    rows.iter()
+        .map(|row| {
+            let get_int = |column: &str| -> StoreResult<i64> {
+                row.try_get(column).map_err(db("counting hotspots"))
+            };
+            let count = |column: &str| -> StoreResult<u64> {
+                let n = get_int(column)?;
+                u64::try_from(n).map_err(|_| corrupt(format_args!("hotspot count {n}")))
+            };
+            Ok(HotspotCount {
+                category: row
+                    .try_get("category_path")
+                    .map_err(db("counting hotspots"))?,
+                region_prefix: row.try_get("region").map_err(db("counting hotspots"))?,
+                count: count("current")?,
+                previous_count: count("previous")?,
+                first_at: from_nanos(get_int("first_at")?)?,
+                last_at: from_nanos(get_int("last_at")?)?,
+            })
+        })
+        .collect()
+}
+
+/// The newest tickets of one hotspot group, for samples.
+pub(crate) async fn hotspot_tickets(
+    pool: &PgPool,
+    category: &str,
+    region_prefix: &str,
+    window: (Timestamp, Timestamp),
+    limit: u32,
+) -> StoreResult<Vec<Ticket>> {
+    let mut sql = Sql::new("select t.projection from tickets t where t.category_path = ");
+    sql.bind(category)
+        .push(" and t.created_at >= ")
+        .bind(nanos(window.0))
+        .push(" and t.created_at < ")
+        .bind(nanos(window.1))
+        .push(" and t.status <> ")
+        .bind(TicketStatus::Merged.as_str());
+    sql.and_prefix("t.region_code", region_prefix);
+    sql.push(" order by t.created_at desc, t.id desc limit ")
+        .bind(i64::from(limit.clamp(1, MAX_PAGE_SIZE)));
+    let rows = sql
+        .build()
+        .fetch_all(pool)
+        .await
+        .map_err(db("listing hotspot tickets"))?;
+    rows.iter()
+        .map(|row| {
+            let json: String = row
+                .try_get("projection")
+                .map_err(db("listing hotspot tickets"))?;
+            ticket_from_json(&json)
+        })
+        .collect()
+}
