@@ -186,6 +186,13 @@ async fn hotspots_report_the_trend_and_sample_tickets() {
         .map(|t| (t.number.as_str(), t.title.as_str()))
         .collect();
     assert_eq!(samples, expected);
+    // The five say one thing (the same lamp, reworded): one matter of five.
+    let clusters: Vec<(i32, &str)> = h
+        .clusters
+        .iter()
+        .map(|c| (c.count, c.sample.as_ref().unwrap().number.as_str()))
+        .collect();
+    assert_eq!(clusters, [(5, expected[0].0)]);
 
     // A window holding all eight, after an empty one: a new hotspot.
     let all = w

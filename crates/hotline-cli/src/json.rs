@@ -288,6 +288,12 @@ pub fn hotspot(h: &v1::Hotspot) -> Value {
             "title": s.title,
             "created_at": ts(s.created_at.as_ref()),
         })).collect::<Vec<_>>(),
+        "clusters": h.clusters.iter().map(|c| json!({
+            "count": c.count,
+            "ticket_id": c.sample.as_ref().map(|s| s.ticket_id.clone()),
+            "number": c.sample.as_ref().map(|s| s.number.clone()),
+            "title": c.sample.as_ref().map(|s| s.title.clone()),
+        })).collect::<Vec<_>>(),
     })
 }
 

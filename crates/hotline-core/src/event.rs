@@ -63,6 +63,10 @@ pub struct Event {
 /// What happened, with everything needed to replay it without policy or clock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one Created per ticket, built once and serialised; boxing it would cost every reader a hop"
+)]
 pub enum EventKind {
     /// The appeal was taken in.
     Created {

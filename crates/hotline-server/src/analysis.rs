@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use hotline_core::similar::{SIMILAR_THRESHOLD, Signature};
+use hotline_core::similar::{SIMILAR_THRESHOLD, Signature, cluster};
 use hotline_core::{
     Calendar, Department, DepartmentId, DepartmentStats, StatsBuilder, Ticket, TicketId,
     TicketStatus,
@@ -38,6 +38,8 @@ const TEXT_REGION_DIGITS: usize = 6;
 pub const HOTSPOT_IDS: u32 = 100;
 /// Sample tickets shown per hotspot.
 pub const HOTSPOT_SAMPLES: usize = 3;
+/// Text clusters reported per hotspot.
+pub const HOTSPOT_CLUSTERS: usize = 5;
 /// Most hotspots one listing returns, largest first.
 pub const MAX_HOTSPOTS: u32 = 100;
 
@@ -225,6 +227,9 @@ pub struct HotspotRow {
     pub ticket_ids: Vec<TicketId>,
     /// The newest tickets, at most [`HOTSPOT_SAMPLES`].
     pub samples: Vec<Ticket>,
+    /// Among the newest [`HOTSPOT_IDS`] tickets, groups saying the same thing:
+    /// (size, newest ticket of the group), largest first, at most [`HOTSPOT_CLUSTERS`].
+    pub clusters: Vec<(u64, Ticket)>,
     /// Creation of the earliest.
     pub first_at: Timestamp,
     /// Creation of the latest.
@@ -276,7 +281,17 @@ pub async fn hotspots(
                 HOTSPOT_IDS,
             )
             .await?;
+        let signatures: Vec<Option<Signature>> = tickets
+            .iter()
+            .map(|t| Signature::of(&t.title, &t.body))
+            .collect();
+        let clusters = cluster(&signatures, SIMILAR_THRESHOLD)
+            .into_iter()
+            .take(HOTSPOT_CLUSTERS)
+            .map(|group| (group.len() as u64, tickets[group[0]].clone()))
+            .collect();
         rows.push(HotspotRow {
+            clusters,
             ticket_ids: tickets.iter().map(|t| t.id).collect(),
             samples: tickets.into_iter().take(HOTSPOT_SAMPLES).collect(),
             category: group.category,
@@ -331,6 +346,7 @@ mod tests {
             previous_count,
             ticket_ids: Vec::new(),
             samples: Vec::new(),
+            clusters: Vec::new(),
             first_at: Timestamp::UNIX_EPOCH,
             last_at: Timestamp::UNIX_EPOCH,
         }

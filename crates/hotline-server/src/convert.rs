@@ -1482,6 +1482,15 @@ impl IntoProto<pb::DepartmentStats> for &DepartmentStats {
     }
 }
 
+fn hotspot_sample(t: &Ticket) -> pb::HotspotSample {
+    pb::HotspotSample {
+        ticket_id: t.id.to_string(),
+        number: t.number.clone(),
+        title: t.title.clone(),
+        created_at: Some(timestamp_to_proto(t.created_at)),
+    }
+}
+
 impl IntoProto<pb::Hotspot> for &HotspotRow {
     fn into_proto(self) -> pb::Hotspot {
         let count = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
@@ -1494,14 +1503,13 @@ impl IntoProto<pb::Hotspot> for &HotspotRow {
             last_at: Some(timestamp_to_proto(self.last_at)),
             previous_count: count(self.previous_count),
             growth: self.growth(),
-            samples: self
-                .samples
+            samples: self.samples.iter().map(hotspot_sample).collect(),
+            clusters: self
+                .clusters
                 .iter()
-                .map(|t| pb::HotspotSample {
-                    ticket_id: t.id.to_string(),
-                    number: t.number.clone(),
-                    title: t.title.clone(),
-                    created_at: Some(timestamp_to_proto(t.created_at)),
+                .map(|(n, t)| pb::HotspotCluster {
+                    count: count(*n),
+                    sample: Some(hotspot_sample(t)),
                 })
                 .collect(),
         }

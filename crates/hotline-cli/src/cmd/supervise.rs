@@ -565,6 +565,14 @@ fn print_hotspots(ctx: &Ctx, hotspots: &[v1::Hotspot]) {
             ]);
         }
         print!("{}", samples.render());
+        if h.clusters.iter().any(|c| c.count > 1) {
+            let mut clusters = Table::new(["SAME MATTER", "NEWEST", "TITLE"]);
+            for c in h.clusters.iter().filter(|c| c.count > 1) {
+                let sample = c.sample.clone().unwrap_or_default();
+                clusters.row([c.count.to_string(), sample.number, sample.title]);
+            }
+            print!("{}", clusters.render());
+        }
     }
 }
 

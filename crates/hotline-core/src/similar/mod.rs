@@ -189,6 +189,29 @@ fn pack(chars: &[u32]) -> u64 {
         .fold(0u64, |packed, c| (packed << 21) | u64::from(*c))
 }
 
+/// Groups texts that say the same thing: each text joins the first group whose
+/// first text it resembles (similarity at least `threshold`), or starts a new
+/// one. Texts without a signature stay alone. Returns the groups as indices,
+/// largest first (ties: earliest first), each in input order.
+pub fn cluster(signatures: &[Option<Signature>], threshold: f64) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (index, signature) in signatures.iter().enumerate() {
+        let home = signature.as_ref().and_then(|signature| {
+            groups.iter().position(|group| {
+                signatures[group[0]]
+                    .as_ref()
+                    .is_some_and(|leader| leader.similarity(signature) >= threshold)
+            })
+        });
+        match home {
+            Some(g) => groups[g].push(index),
+            None => groups.push(vec![index]),
+        }
+    }
+    groups.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
+    groups
+}
+
 #[cfg(test)]
 mod tests;
 

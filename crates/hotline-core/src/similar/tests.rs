@@ -210,3 +210,37 @@ proptest! {
         prop_assert!(shared_bands(&base, &longer) >= 1);
     }
 }
+
+#[test]
+fn clusters_group_rewordings_and_keep_other_matters_apart() {
+    let texts = [
+        (
+            "小区楼下烧烤店油烟扰民",
+            "每天晚上烧烤店油烟很大，窗户都不敢开，请尽快处理",
+        ),
+        (
+            "工地夜间施工噪音",
+            "旁边工地每天夜里两点还在施工，噪音吵得睡不着",
+        ),
+        (
+            "楼下烧烤店油烟扰民",
+            "小区楼下的烧烤店每天晚上油烟很大，窗户都不能开，请处理",
+        ),
+        ("", ""),
+        (
+            "烧烤店油烟严重",
+            "我们小区楼下烧烤店每晚油烟很大，窗户不敢开，希望尽快处理",
+        ),
+    ];
+    let signatures: Vec<Option<Signature>> =
+        texts.iter().map(|(t, b)| Signature::of(t, b)).collect();
+    let groups = cluster(&signatures, SIMILAR_THRESHOLD);
+    assert_eq!(groups[0], vec![0, 2, 4], "{groups:?}");
+    assert!(groups.contains(&vec![1]));
+    assert!(
+        groups.contains(&vec![3]),
+        "a text without a signature stays alone"
+    );
+    assert_eq!(groups.len(), 3);
+    assert!(cluster(&[], SIMILAR_THRESHOLD).is_empty());
+}
