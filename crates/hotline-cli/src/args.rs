@@ -94,6 +94,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Apply database migrations and exit
     Migrate(serve::MigrateArgs),
+    /// Check the database: event hash chains, and with --deep every ticket against its events
+    #[command(subcommand)]
+    Audit(serve::AuditCommand),
     /// Check a server's grpc.health.v1 status: exit 0 when SERVING (for container health checks)
     Health(health::HealthArgs),
     /// Seed demo departments, routing rules and keys (needs the admin key)

@@ -36,6 +36,11 @@ fn main() -> ExitCode {
         Command::Migrate(args) => args.config().and_then(|config| {
             cmd::serve::with_telemetry(&config, cmd::serve::migrate(config.clone()))
         }),
+        Command::Audit(cmd::serve::AuditCommand::Verify(args)) => {
+            args.config().and_then(|config| {
+                cmd::serve::with_telemetry(&config, cmd::serve::audit(config.clone(), &args))
+            })
+        }
         command => {
             init_client_logs();
             tokio::runtime::Builder::new_current_thread()
@@ -64,7 +69,7 @@ fn init_client_logs() {
 /// Runs a client command.
 async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(_) | Command::Migrate(_) => {
+        Command::Serve(_) | Command::Migrate(_) | Command::Audit(_) => {
             anyhow::bail!("serve and migrate run on their own runtime")
         }
         Command::Health(args) => {

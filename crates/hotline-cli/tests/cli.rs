@@ -504,3 +504,103 @@ fn an_acknowledged_ticket_survives_kill_9() {
         .collect();
     assert_eq!(actions, ["CREATED", "ANSWERED_DIRECTLY", "CLOSED"]);
 }
+
+#[test]
+fn audit_verify_passes_a_clean_database_and_names_a_tampered_event() {
+    let mut server = Server::start();
+    let admin_key = server.dir().join("hotline-admin.key");
+    let operator = server.dir().join("operator.key");
+    let operator_arg = operator.to_str().expect("utf-8 path");
+    server.ok(
+        Some(&admin_key),
+        &[
+            "admin",
+            "key",
+            "create",
+            "--role",
+            "operator",
+            "--name",
+            "desk",
+            "--out",
+            operator_arg,
+        ],
+    );
+    let mut ids = Vec::new();
+    for title in ["路灯不亮", "井盖缺失"] {
+        let created = server.json(
+            Some(&operator),
+            &[
+                "ticket",
+                "create",
+                "--type",
+                "request",
+                "--title",
+                title,
+                "--body",
+                "请尽快处理。",
+            ],
+        );
+        let id = ticket_field(&created, "id").to_owned();
+        server.ok(
+            Some(&operator),
+            &["ticket", "answer", &id, "--content", "已转告。"],
+        );
+        ids.push(id);
+    }
+    server.stop();
+    let data_dir = server.dir().to_str().expect("utf-8 path").to_owned();
+    let audit = |extra: &[&str]| {
+        let mut args = vec!["audit", "verify", "--data-dir", data_dir.as_str(), "--json"];
+        args.extend_from_slice(extra);
+        hotline().args(&args).output().expect("run hotline audit")
+    };
+
+    let clean = audit(&["--deep"]);
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    let report: Value = serde_json::from_slice(&clean.stdout).expect("json report");
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["tickets"], 2);
+    assert_eq!(report["events"], 6, "created, answered, closed for each");
+
+    // Someone rewrites the reply of the second ticket directly in the database.
+    let db = server.dir().join("hotline.db");
+    let status = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+             c.execute(\"update events set event=replace(event,'已转告','已解决') \
+             where ticket_id=? and seq=2\", (sys.argv[2],)); c.commit()",
+        )
+        .arg(&db)
+        .arg(&ids[1])
+        .status()
+        .expect("python3 edits the database");
+    assert!(status.success());
+
+    let tampered = audit(&[]);
+    assert_eq!(
+        tampered.status.code(),
+        Some(1),
+        "a broken chain fails the audit"
+    );
+    let report: Value = serde_json::from_slice(&tampered.stdout).expect("json report");
+    assert_eq!(report["ok"], false);
+    let breaks = report["breaks"].as_array().expect("breaks");
+    assert_eq!(breaks.len(), 1, "{breaks:?}");
+    assert_eq!(breaks[0]["ticket_id"], ids[1].as_str());
+    assert_eq!(breaks[0]["seq"], 2);
+    assert!(
+        breaks[0]["problem"]
+            .as_str()
+            .expect("problem")
+            .contains("edited")
+    );
+
+    // The other ticket alone is still intact.
+    let one = audit(&["--ticket", &ids[0]]);
+    assert!(one.status.success());
+}

@@ -266,7 +266,7 @@ pub async fn migrate(config: &ServerConfig) -> anyhow::Result<()> {
 }
 
 /// Opens the configured backend (which applies pending migrations).
-async fn open_store(config: &ServerConfig) -> anyhow::Result<Arc<dyn Store>> {
+pub(crate) async fn open_store(config: &ServerConfig) -> anyhow::Result<Arc<dyn Store>> {
     match config.database()? {
         Database::Sqlite(path) => {
             ensure_parent_dir(&path).await?;

@@ -19,6 +19,7 @@
 
 mod analysis;
 mod app;
+mod audit;
 pub mod auth;
 mod classifier;
 mod config;
@@ -32,6 +33,7 @@ mod sweeper;
 pub mod telemetry;
 
 pub use app::{App, migrate};
+pub use audit::{AuditReport, audit, verify as verify_store};
 pub use classifier::{ClassifierSource, IntakeClassifier, LoadError};
 pub use config::{
     ADMIN_KEY_FILE, ConfigError, DATABASE_FILE, Database, Layers, LogFormat, MIN_METRICS_INTERVAL,

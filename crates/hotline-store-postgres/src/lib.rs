@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 mod analysis;
+mod audit;
 mod codec;
 mod error;
 mod sql;
@@ -36,6 +37,7 @@ use hotline_core::{
     Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, Role,
     Ticket, TicketId, TicketStatus, WarningLevel,
 };
+use hotline_store::chain;
 use hotline_store::{
     ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, HotspotCount,
     HotspotQuery, MAX_SWEEP_BATCH, Page, PageRequest, Setting, SimilarCandidate, SimilarQuery,
@@ -167,6 +169,10 @@ impl PgStore {
         if let Err(error) = MIGRATOR.run(&pool).await {
             pool.close().await;
             return Err(error::migrate(error));
+        }
+        if let Err(error) = audit::backfill(&pool).await {
+            pool.close().await;
+            return Err(error);
         }
         Ok(PgStore { pool })
     }
@@ -345,10 +351,33 @@ async fn insert_events(
         .await
         .map_err(db("locking the event log"))?;
     let mut stored = Vec::with_capacity(events.len());
+    let mut prev: Option<String> = None;
     for event in events {
+        let prev_hash = match prev.take() {
+            Some(hash) => hash,
+            None if event.seq <= 1 => chain::GENESIS.to_owned(),
+            None => {
+                let hash: Option<Option<String>> =
+                    sqlx::query_scalar("select hash from events where ticket_id = $1 and seq = $2")
+                        .bind(event.ticket_id.0)
+                        .bind(int(event.seq - 1, "event seq")?)
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(db("reading the previous event's hash"))?;
+                hash.flatten().ok_or_else(|| {
+                    corrupt(format_args!(
+                        "ticket {} has no hashed event {} to chain to",
+                        event.ticket_id,
+                        event.seq - 1
+                    ))
+                })?
+            }
+        };
+        let json = to_json(&event, "event")?;
+        let hash = chain::link(&prev_hash, &json);
         let id: i64 = sqlx::query_scalar(
             "insert into events (ticket_id, seq, version, at, action, actor_id, actor_role, \
-             event) values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
+             event, prev_hash, hash) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id",
         )
         .bind(event.ticket_id.0)
         .bind(int(event.seq, "event seq")?)
@@ -357,10 +386,13 @@ async fn insert_events(
         .bind(event.kind.action())
         .bind(event.actor.id.clone())
         .bind(event.actor.role.as_str())
-        .bind(to_json(&event, "event")?)
+        .bind(json)
+        .bind(prev_hash)
+        .bind(hash.clone())
         .fetch_one(&mut **tx)
         .await
         .map_err(db("appending an event"))?;
+        prev = Some(hash);
         stored.push(StoredEvent { id, event });
     }
     Ok(stored)
@@ -1111,6 +1143,16 @@ impl Store for PgStore {
             by_status,
             overdue_by_department,
         })
+    }
+
+    #[tracing::instrument(skip_all, fields(limit = limit))]
+    async fn audit_events(
+        &self,
+        after: Option<(String, i64)>,
+        ticket: Option<TicketId>,
+        limit: u32,
+    ) -> StoreResult<Vec<chain::AuditRow>> {
+        audit::audit_events(&self.pool, after, ticket, limit).await
     }
 
     #[tracing::instrument(skip_all)]

@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 mod analysis;
+mod audit;
 mod codec;
 mod error;
 mod sql;
@@ -32,6 +33,7 @@ use hotline_core::{
     Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, Role,
     Ticket, TicketId, TicketStatus, WarningLevel,
 };
+use hotline_store::chain;
 use hotline_store::{
     ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, HotspotCount,
     HotspotQuery, MAX_SWEEP_BATCH, Page, PageRequest, Setting, SimilarCandidate, SimilarQuery,
@@ -127,6 +129,10 @@ impl SqliteStore {
             return Err(error::migrate(error));
         }
         if let Err(error) = analysis::backfill(&write).await {
+            write.close().await;
+            return Err(error);
+        }
+        if let Err(error) = audit::backfill(&write).await {
             write.close().await;
             return Err(error);
         }
@@ -303,10 +309,33 @@ async fn insert_events(
     events: Vec<Event>,
 ) -> StoreResult<Vec<StoredEvent>> {
     let mut stored = Vec::with_capacity(events.len());
+    let mut prev: Option<String> = None;
     for event in events {
+        let prev_hash = match prev.take() {
+            Some(hash) => hash,
+            None if event.seq <= 1 => chain::GENESIS.to_owned(),
+            None => {
+                let hash: Option<Option<String>> =
+                    sqlx::query_scalar("select hash from events where ticket_id = ? and seq = ?")
+                        .bind(event.ticket_id.to_string())
+                        .bind(int(event.seq - 1, "event seq")?)
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(db("reading the previous event's hash"))?;
+                hash.flatten().ok_or_else(|| {
+                    corrupt(format_args!(
+                        "ticket {} has no hashed event {} to chain to",
+                        event.ticket_id,
+                        event.seq - 1
+                    ))
+                })?
+            }
+        };
+        let json = to_json(&event, "event")?;
+        let hash = chain::link(&prev_hash, &json);
         let id: i64 = sqlx::query_scalar(
-            "insert into events (ticket_id, seq, version, at, action, actor_id, actor_role, event) \
-             values (?, ?, ?, ?, ?, ?, ?, ?) returning id",
+            "insert into events (ticket_id, seq, version, at, action, actor_id, actor_role, event, \
+             prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
         )
         .bind(event.ticket_id.to_string())
         .bind(int(event.seq, "event seq")?)
@@ -315,10 +344,13 @@ async fn insert_events(
         .bind(event.kind.action())
         .bind(event.actor.id.clone())
         .bind(event.actor.role.as_str())
-        .bind(to_json(&event, "event")?)
+        .bind(json)
+        .bind(prev_hash)
+        .bind(hash.clone())
         .fetch_one(&mut **tx)
         .await
         .map_err(db("appending an event"))?;
+        prev = Some(hash);
         stored.push(StoredEvent { id, event });
     }
     Ok(stored)
@@ -1046,6 +1078,16 @@ impl Store for SqliteStore {
             by_status,
             overdue_by_department,
         })
+    }
+
+    #[tracing::instrument(skip_all, fields(limit = limit))]
+    async fn audit_events(
+        &self,
+        after: Option<(String, i64)>,
+        ticket: Option<TicketId>,
+        limit: u32,
+    ) -> StoreResult<Vec<chain::AuditRow>> {
+        audit::audit_events(&self.read, after, ticket, limit).await
     }
 
     #[tracing::instrument(skip_all)]

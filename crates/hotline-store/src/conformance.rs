@@ -96,6 +96,7 @@ macro_rules! __conformance_suite {
                 deadline_listing_filters_by_level_and_follows_delegation,
                 similar_candidates_find_rewordings_within_window_and_scope,
                 hotspot_counts_group_by_category_and_region_with_trend,
+                event_log_forms_a_verifiable_hash_chain_per_ticket,
             );
         }
     };
@@ -2862,4 +2863,47 @@ pub async fn hotspot_counts_group_by_category_and_region_with_trend<B: Backend>(
         .await;
     invalid_field(backwards, "end");
     assert_projection_matches_events(fx.store.as_ref()).await;
+}
+
+/// Every appended event chains to its predecessor; the audit reads the whole log in
+/// (ticket, seq) order across pages, or one ticket's, and finds no break.
+pub async fn event_log_forms_a_verifiable_hash_chain_per_ticket<B: Backend>(backend: &B) {
+    let fx = Fixture::open(backend).await;
+    let now = t0();
+    let mut expected = 0usize;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let t = fx.create(appeal(&format!("路灯{n}不亮")), now).await;
+        fx.dispatch(t.id, now + mins(1), ENV_BUREAU, &[]).await;
+        fx.sign(t.id, now + mins(2), ENV_BUREAU).await;
+        expected += fx.timeline(t.id).await.len();
+        ids.push(t.id);
+    }
+    let mut verifier = crate::chain::Verifier::default();
+    let mut after = None;
+    loop {
+        let rows = fx
+            .store
+            .audit_events(after.clone(), None, 2)
+            .await
+            .expect("audit rows");
+        let Some(last) = rows.last() else { break };
+        after = Some((last.ticket_id.clone(), last.seq));
+        for row in &rows {
+            assert_eq!(row.hash.len(), 64, "every event is hashed: {row:?}");
+            verifier.check(row);
+        }
+    }
+    assert!(verifier.breaks.is_empty(), "{:?}", verifier.breaks);
+    assert_eq!((verifier.tickets, verifier.events), (3, expected as u64));
+
+    let one = fx
+        .store
+        .audit_events(None, Some(ids[1]), 100)
+        .await
+        .expect("one ticket");
+    assert_eq!(one.len(), fx.timeline(ids[1]).await.len());
+    assert!(one.iter().all(|r| r.ticket_id == ids[1].to_string()));
+    assert_eq!(one[0].prev_hash, crate::chain::GENESIS);
+    assert_eq!(one[1].prev_hash, one[0].hash);
 }

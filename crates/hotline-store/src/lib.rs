@@ -21,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod chain;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
@@ -532,6 +533,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// # Errors
     /// [`StoreError::Unavailable`].
     async fn ticket_counts(&self, now: Timestamp) -> StoreResult<TicketCounts>;
+
+    /// Reads the event log for the audit, in (ticket, seq) order, after `after`
+    /// (a ticket id as stored, and a seq), optionally for one ticket only: the rows
+    /// exactly as stored, for [`chain::Verifier`].
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn audit_events(
+        &self,
+        after: Option<(String, i64)>,
+        ticket: Option<TicketId>,
+        limit: u32,
+    ) -> StoreResult<Vec<chain::AuditRow>>;
 
     /// Closes connections after in-flight calls finish.
     async fn close(&self);

@@ -100,6 +100,95 @@ pub struct MigrateArgs {
     settings: SettingFlags<true>,
 }
 
+/// `hotline audit`.
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Walk every ticket's event hash chain and report any edited, removed or
+    /// reordered event; exits 1 when something is wrong
+    Verify(AuditArgs),
+}
+
+/// `hotline audit verify`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// TOML configuration file (keys as in docs/configuration.md)
+    #[arg(long, env = "HOTLINE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Only this ticket (its id)
+    #[arg(long, value_name = "ID")]
+    ticket: Option<hotline_core::TicketId>,
+
+    /// Also replay every ticket's events and compare with the stored ticket
+    #[arg(long)]
+    deep: bool,
+
+    /// Print one JSON document
+    #[arg(long)]
+    json: bool,
+
+    #[command(flatten)]
+    settings: SettingFlags<true>,
+}
+
+impl AuditArgs {
+    /// Returns the configuration these arguments, the environment and the file give.
+    ///
+    /// # Errors
+    /// See [`load_config`].
+    pub fn config(&self) -> anyhow::Result<ServerConfig> {
+        load_config(self.config.as_deref(), &self.settings)
+    }
+}
+
+/// Verifies the database and prints what it found.
+pub async fn audit(config: ServerConfig, args: &AuditArgs) -> anyhow::Result<()> {
+    let report = hotline_server::audit(&config, args.ticket, args.deep).await?;
+    let clean = report.breaks.is_empty() && report.projection_mismatches.is_empty();
+    if args.json {
+        let doc = serde_json::json!({
+            "ok": clean,
+            "tickets": report.tickets,
+            "events": report.events,
+            "breaks": report.breaks.iter().map(|b| serde_json::json!({
+                "ticket_id": b.ticket_id,
+                "seq": b.seq,
+                "event_id": b.event_id,
+                "problem": b.problem,
+            })).collect::<Vec<_>>(),
+            "projection_mismatches": report.projection_mismatches,
+        });
+        println!("{doc}");
+    } else {
+        for b in &report.breaks {
+            println!("BROKEN  {b}");
+        }
+        for m in &report.projection_mismatches {
+            println!("MISMATCH  {m}");
+        }
+        println!(
+            "{} tickets, {} events checked{}: {} chain breaks{}",
+            report.tickets,
+            report.events,
+            if args.deep { " (deep)" } else { "" },
+            report.breaks.len(),
+            if args.deep {
+                format!(
+                    ", {} projection mismatches",
+                    report.projection_mismatches.len()
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    if clean {
+        Ok(())
+    } else {
+        anyhow::bail!("the audit found problems")
+    }
+}
+
 /// Builds the configuration from the flags, the process environment and the file.
 ///
 /// # Errors

@@ -1,0 +1,121 @@
+//! The hash chain of the event log: hashing events written before it existed,
+//! and reading rows for `hotline audit verify`.
+
+use hotline_core::TicketId;
+use hotline_store::StoreResult;
+use hotline_store::chain::{self, AuditRow};
+use sqlx::Row;
+use sqlx::sqlite::SqlitePool;
+
+use crate::error::{corrupt, db};
+
+/// Events hashed per transaction while catching up.
+const BATCH: i64 = 500;
+
+/// Hashes every event that has no hash yet, ticket by ticket in sequence order.
+pub(crate) async fn backfill(write: &SqlitePool) -> StoreResult<u64> {
+    let mut done = 0u64;
+    loop {
+        let mut tx = write
+            .begin_with("begin immediate")
+            .await
+            .map_err(db("starting the event hash backfill"))?;
+        let rows = sqlx::query(
+            "select id, ticket_id, seq, event from events where hash is null \
+             order by ticket_id, seq limit ?",
+        )
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("reading unhashed events"))?;
+        if rows.is_empty() {
+            tx.rollback()
+                .await
+                .map_err(db("ending the event hash backfill"))?;
+            if done > 0 {
+                tracing::info!(events = done, "hashed existing events");
+            }
+            return Ok(done);
+        }
+        for row in &rows {
+            let id: i64 = row.try_get("id").map_err(db("reading unhashed events"))?;
+            let ticket: String = row
+                .try_get("ticket_id")
+                .map_err(db("reading unhashed events"))?;
+            let seq: i64 = row.try_get("seq").map_err(db("reading unhashed events"))?;
+            let json: String = row
+                .try_get("event")
+                .map_err(db("reading unhashed events"))?;
+            let prev = if seq <= 1 {
+                chain::GENESIS.to_owned()
+            } else {
+                let hash: Option<Option<String>> =
+                    sqlx::query_scalar("select hash from events where ticket_id = ? and seq = ?")
+                        .bind(&ticket)
+                        .bind(seq - 1)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db("reading the previous event's hash"))?;
+                hash.flatten().ok_or_else(|| {
+                    corrupt(format_args!(
+                        "ticket {ticket} has no event {} to chain to",
+                        seq - 1
+                    ))
+                })?
+            };
+            let hash = chain::link(&prev, &json);
+            sqlx::query("update events set prev_hash = ?, hash = ? where id = ?")
+                .bind(prev)
+                .bind(hash)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("hashing an event"))?;
+            done += 1;
+        }
+        tx.commit()
+            .await
+            .map_err(db("committing the event hash backfill"))?;
+    }
+}
+
+/// Reads stored event rows in (ticket, seq) order for the audit.
+pub(crate) async fn audit_events(
+    read: &SqlitePool,
+    after: Option<(String, i64)>,
+    ticket: Option<TicketId>,
+    limit: u32,
+) -> StoreResult<Vec<AuditRow>> {
+    let (after_ticket, after_seq) = after.unwrap_or_default();
+    let rows = sqlx::query(
+        "select id, ticket_id, seq, event, coalesce(prev_hash, '') as prev_hash, \
+         coalesce(hash, '') as hash from events \
+         where (ticket_id > ? or (ticket_id = ? and seq > ?)) and (? is null or ticket_id = ?) \
+         order by ticket_id, seq limit ?",
+    )
+    .bind(&after_ticket)
+    .bind(&after_ticket)
+    .bind(after_seq)
+    .bind(ticket.map(|t| t.to_string()))
+    .bind(ticket.map(|t| t.to_string()))
+    .bind(i64::from(limit.max(1)))
+    .fetch_all(read)
+    .await
+    .map_err(db("reading the event log"))?;
+    rows.iter()
+        .map(|row| {
+            Ok(AuditRow {
+                id: row.try_get("id").map_err(db("reading the event log"))?,
+                ticket_id: row
+                    .try_get("ticket_id")
+                    .map_err(db("reading the event log"))?,
+                seq: row.try_get("seq").map_err(db("reading the event log"))?,
+                event_json: row.try_get("event").map_err(db("reading the event log"))?,
+                prev_hash: row
+                    .try_get("prev_hash")
+                    .map_err(db("reading the event log"))?,
+                hash: row.try_get("hash").map_err(db("reading the event log"))?,
+            })
+        })
+        .collect()
+}
