@@ -248,9 +248,10 @@ impl Fanout {
     }
 }
 
-/// Lets one warning through per [`LOG_EVERY`], counting the ones held back.
+/// Lets one warning through per [`LOG_EVERY`], counting the ones held back: an
+/// outage must not flood the logs with one line per command.
 #[derive(Debug, Default)]
-struct Throttle {
+pub struct Throttle {
     last: Option<Instant>,
     suppressed: u64,
 }
@@ -258,7 +259,7 @@ struct Throttle {
 impl Throttle {
     /// Returns how many were held back since the last one if this one may be
     /// logged, `None` if it must not.
-    fn due(&mut self) -> Option<u64> {
+    pub fn due(&mut self) -> Option<u64> {
         let now = Instant::now();
         if self.last.is_some_and(|last| now.duration_since(last) < LOG_EVERY) {
             self.suppressed += 1;
