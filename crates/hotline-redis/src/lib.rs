@@ -261,7 +261,10 @@ impl Throttle {
     /// logged, `None` if it must not.
     pub fn due(&mut self) -> Option<u64> {
         let now = Instant::now();
-        if self.last.is_some_and(|last| now.duration_since(last) < LOG_EVERY) {
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < LOG_EVERY)
+        {
             self.suppressed += 1;
             return None;
         }
@@ -345,7 +348,10 @@ async fn publish_loop(
                 Err(_) => {
                     retry_at = Instant::now() + backoff.next();
                     if let Some(suppressed) = away.due() {
-                        tracing::warn!(suppressed, "redis connect timed out, announcements dropped until it returns");
+                        tracing::warn!(
+                            suppressed,
+                            "redis connect timed out, announcements dropped until it returns"
+                        );
                     }
                 }
             }
@@ -391,7 +397,15 @@ async fn subscribe_loop(
         if *shutdown.borrow() {
             break;
         }
-        match subscribe_once(&client, origin, &incoming, &mut shutdown, &stats, &mut backoff).await
+        match subscribe_once(
+            &client,
+            origin,
+            &incoming,
+            &mut shutdown,
+            &stats,
+            &mut backoff,
+        )
+        .await
         {
             Ok(Session::Stop) => break,
             Ok(Session::Lost) => {
@@ -549,7 +563,9 @@ mod tests {
     #[test]
     fn urls_are_checked_without_connecting() {
         assert!(check_url("redis://127.0.0.1:6379/0").is_ok());
-        let error = check_url("http://cache").expect_err("wrong scheme").to_string();
+        let error = check_url("http://cache")
+            .expect_err("wrong scheme")
+            .to_string();
         assert!(error.starts_with("redis_url"), "{error}");
     }
 
