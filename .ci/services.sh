@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# A throwaway PostgreSQL server for the test suites that need one.
+# A throwaway PostgreSQL server and Redis server for the test suites that need them.
 #
 # Source it, then start and stop the server; CI does this around the tests:
 #
 #   source .ci/services.sh
-#   hotline_services_start     # exports TEST_DATABASE_URL and HOTLINE_REQUIRE_SERVERS=1
+#   hotline_services_start     # exports TEST_DATABASE_URL, TEST_REDIS_URL, HOTLINE_REQUIRE_SERVERS=1
 #   cargo test --workspace
-#   hotline_services_stop      # stops the server and deletes its data
+#   hotline_services_stop      # stops both servers and deletes their data
 #
 # Or run it: `.ci/services.sh start` prints the `export` lines to paste and the stop
 # command (`.ci/services.sh stop DIR`).
@@ -15,6 +15,9 @@
 # PostgreSQL's durable defaults (fsync, synchronous_commit). Its binaries come from the
 # distribution's `postgresql` package, installed with apt-get when missing. initdb refuses
 # to run as root, so as root the server runs as the `postgres` user.
+#
+# Redis (the `redis-server` package, installed the same way) listens on 127.0.0.1 on
+# another free port, without persistence: it only carries notifications between replicas.
 
 # Picks the newest installed server binaries, installing them if there are none.
 _hotline_pg_bin() {
@@ -38,8 +41,48 @@ _hotline_pg_as() {
     fi
 }
 
-# Starts the server; sets HOTLINE_PG_DIR and exports TEST_DATABASE_URL and
-# HOTLINE_REQUIRE_SERVERS=1.
+# Finds redis-server, installing it if missing.
+_hotline_redis_bin() {
+    if ! command -v redis-server > /dev/null; then
+        echo "== installing redis-server" >&2
+        apt-get install -y redis-server >&2 \
+            || { apt-get update >&2 && apt-get install -y redis-server >&2; } \
+            || return 1
+    fi
+    command -v redis-server
+}
+
+# Starts a Redis server without persistence in DIR; exports TEST_REDIS_URL.
+_hotline_redis_start() {
+    local dir="$1" bin port try
+    bin=$(_hotline_redis_bin) || { echo "no redis-server binary" >&2; return 1; }
+    for try in 1 2 3 4 5 6 7 8 9 10; do
+        port=$((20000 + RANDOM % 40000))
+        if (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then
+            continue
+        fi
+        "$bin" --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+            --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" \
+            || { port=""; continue; }
+        # Daemonized: wait until it answers (or gave up on a taken port).
+        for _ in $(seq 50); do
+            if (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then
+                break 2
+            fi
+            sleep 0.1
+        done
+        port=""
+    done
+    if [ -z "$port" ]; then
+        echo "Redis did not start; log in $dir/redis.log" >&2
+        return 1
+    fi
+    export TEST_REDIS_URL="redis://127.0.0.1:$port/"
+    echo "== Redis $("$bin" --version | awk '{print $3}' | cut -d= -f2) on 127.0.0.1:$port" >&2
+}
+
+# Starts the servers; sets HOTLINE_PG_DIR and exports TEST_DATABASE_URL, TEST_REDIS_URL
+# and HOTLINE_REQUIRE_SERVERS=1.
 hotline_services_start() {
     local bin dir port try
     bin=$(_hotline_pg_bin) || { echo "no PostgreSQL server binaries" >&2; return 1; }
@@ -68,19 +111,24 @@ hotline_services_start() {
     fi
     "$bin/createdb" -h 127.0.0.1 -p "$port" -U hotline hotline_test || return 1
     export HOTLINE_PG_DIR="$dir"
+    _hotline_redis_start "$dir" || return 1
     export TEST_DATABASE_URL="postgres://hotline@127.0.0.1:$port/hotline_test"
     export HOTLINE_REQUIRE_SERVERS=1
     echo "== PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data in $dir)" >&2
 }
 
-# Stops the server started by hotline_services_start (or the one in DIR) and deletes its data.
+# Stops the servers started by hotline_services_start (or the ones in DIR) and deletes
+# their data.
 hotline_services_stop() {
     local dir="${1:-${HOTLINE_PG_DIR:-}}" bin
     [ -n "$dir" ] && [ -d "$dir/data" ] || return 0
+    if [ -f "$dir/redis.pid" ]; then
+        kill "$(cat "$dir/redis.pid")" 2> /dev/null || true
+    fi
     bin=$(_hotline_pg_bin) || return 1
     _hotline_pg_as "$bin/pg_ctl" -D "$dir/data" -m fast -w stop > /dev/null || true
     rm -rf "$dir"
-    unset HOTLINE_PG_DIR TEST_DATABASE_URL HOTLINE_REQUIRE_SERVERS
+    unset HOTLINE_PG_DIR TEST_DATABASE_URL TEST_REDIS_URL HOTLINE_REQUIRE_SERVERS
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
@@ -88,7 +136,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     case "${1:-}" in
         start)
             hotline_services_start
-            echo "export TEST_DATABASE_URL=$TEST_DATABASE_URL HOTLINE_REQUIRE_SERVERS=1"
+            echo "export TEST_DATABASE_URL=$TEST_DATABASE_URL TEST_REDIS_URL=$TEST_REDIS_URL HOTLINE_REQUIRE_SERVERS=1"
             echo "# stop with: $0 stop $HOTLINE_PG_DIR"
             ;;
         stop) hotline_services_stop "${2:?usage: $0 stop DIR}" ;;

@@ -202,6 +202,20 @@ impl App {
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), signal);
         tracing::info!(addr = %local, "serving grpc");
 
+        // Replicas sharing the database tell each other what they committed.
+        let relay = match &self.config.redis_url {
+            Some(url) => {
+                let (fanout, incoming) =
+                    hotline_redis::Fanout::start(url, shared.shutdown.subscribe())
+                        .context("redis_url")?;
+                shared.set_fanout(fanout);
+                Some(tokio::spawn(crate::notify::relay(
+                    Arc::clone(&shared),
+                    incoming,
+                )))
+            }
+            None => None,
+        };
         let sweeper = tokio::spawn(
             Sweeper::new(Arc::clone(&shared))
                 .run(self.config.sweep_interval, shared.shutdown.subscribe()),
@@ -237,6 +251,11 @@ impl App {
             && let Err(error) = gauges.await
         {
             tracing::error!(error = %error, "gauge task failed");
+        }
+        if let Some(relay) = relay
+            && let Err(error) = relay.await
+        {
+            tracing::error!(error = %error, "replica relay task failed");
         }
         shared.store.close().await;
         tracing::info!("server stopped");

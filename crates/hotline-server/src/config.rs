@@ -44,6 +44,10 @@ pub struct ServerConfig {
     /// `postgres://USER:PASSWORD@HOST:PORT/DB` for PostgreSQL (production: several
     /// replicas may share it).
     pub database_url: Option<String>,
+    /// `redis://HOST:PORT/DB` when several replicas share the database: they tell
+    /// each other what they committed, so every replica's watchers hear every
+    /// dispatch. `None` keeps notifications in this process.
+    pub redis_url: Option<String>,
     /// Center code: the first part of ticket numbers (`HL-20261122-000001`).
     pub center: String,
     /// IANA time zone of the center: the day part of ticket numbers.
@@ -75,6 +79,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 50051)),
             data_dir: PathBuf::from("."),
             database_url: None,
+            redis_url: None,
             center: "HL".to_owned(),
             time_zone: "Asia/Shanghai".to_owned(),
             auto_dispatch_threshold: 0.8,
@@ -96,6 +101,7 @@ impl fmt::Debug for ServerConfig {
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
             .field("database_url", &self.database_url.as_deref().map(redact))
+            .field("redis_url", &self.redis_url.as_deref().map(redact))
             .field("center", &self.center)
             .field("time_zone", &self.time_zone)
             .field("auto_dispatch_threshold", &self.auto_dispatch_threshold)
@@ -237,6 +243,27 @@ pub const SETTINGS: &[Setting] = &[
             };
             candidate.database().map_err(|e| e.to_string())?;
             c.database_url = candidate.database_url;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "redis_url",
+        flag: "redis-url",
+        env: "HOTLINE_REDIS_URL",
+        value_name: "URL",
+        default: "",
+        about: "Redis (redis://HOST:PORT/DB) carrying notifications between replicas; empty keeps them in-process",
+        scope: Scope::Serve,
+        secret: true,
+        apply: |c, v| {
+            if v.is_empty() {
+                c.redis_url = None;
+                return Ok(());
+            }
+            hotline_redis::check_url(v).map_err(|_| {
+                "must be a Redis URL, e.g. redis://redis.internal:6379/0".to_owned()
+            })?;
+            c.redis_url = Some(v.to_owned());
             Ok(())
         },
     },
@@ -700,6 +727,12 @@ impl ServerConfig {
             );
         }
         self.database().context("database_url")?;
+        if let Some(url) = &self.redis_url {
+            // The error names the setting and never the URL, which may hold a password.
+            hotline_redis::check_url(url).map_err(|_| {
+                anyhow::anyhow!("redis_url must be a Redis URL, e.g. redis://redis.internal:6379/0")
+            })?;
+        }
         TimeZone::get(&self.time_zone)
             .with_context(|| format!("time_zone {:?} is not a known IANA zone", self.time_zone))
     }
@@ -914,6 +947,32 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("secret"), "{shown}");
         assert!(shown.contains("postgres://[redacted]"));
+        let error = message(load_with(
+            &[],
+            &[("HOTLINE_REDIS_URL", "http://u:secret@cache")],
+            None,
+        ));
+        assert!(
+            error.starts_with("environment variable HOTLINE_REDIS_URL: must be a Redis URL"),
+            "{error}"
+        );
+        assert!(!error.contains("secret"), "{error}");
+        let config = load_with(&[("redis_url", "redis://:secret@cache:6379/0")], &[], None)
+            .expect("a redis url");
+        assert_eq!(
+            config.redis_url.as_deref(),
+            Some("redis://:secret@cache:6379/0")
+        );
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("redis://[redacted]"), "{shown}");
+        let built = ServerConfig {
+            redis_url: Some("memcached://u:secret@cache".to_owned()),
+            ..ServerConfig::default()
+        };
+        let error = built.validate().expect_err("not redis").to_string();
+        assert!(error.starts_with("redis_url"), "{error}");
+        assert!(!error.contains("secret"), "{error}");
     }
 
     #[test]

@@ -12,7 +12,13 @@
 //! remembers which ids it sent rather than only the highest: a late event is
 //! still delivered, slightly out of id order, never dropped.
 //!
-//! Cross-replica delivery (Redis) is a later issue; the bus is the seam.
+//! Replicas sharing one database (production) each have their own bus. With
+//! Redis configured, every replica announces the ids of what it committed
+//! (`hotline-redis`), and [`relay`] reads the events other replicas announced
+//! from the store and puts them on this replica's bus. A watcher therefore
+//! hears a dispatch made anywhere, once: its sent-ids set drops duplicates like
+//! any other. While Redis is away those live pushes stop; a client that resumes
+//! from its last event id reads what it missed from the store.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
@@ -20,6 +26,7 @@ use std::sync::Arc;
 
 use hotline_core::{DepartmentId, EventKind, Ticket, TicketId};
 use hotline_proto::v1 as pb;
+use hotline_redis::{Committed, Throttle};
 use hotline_store::{StoreError, StoredEvent};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
@@ -178,6 +185,45 @@ impl Watcher {
             None => true,
         }
     }
+}
+
+/// Puts the events other replicas announce on this replica's bus, read from
+/// the store (announcements carry ids only), until the announcements end.
+pub async fn relay(shared: Arc<Shared>, mut incoming: mpsc::Receiver<Committed>) {
+    let mut failing = Throttle::default();
+    while let Some(committed) = incoming.recv().await {
+        // Nobody watching here: nothing to read.
+        if shared.bus.receiver_count() == 0 {
+            continue;
+        }
+        if let Err(error) = relay_one(&shared, &committed).await
+            && let Some(suppressed) = failing.due()
+        {
+            tracing::warn!(
+                %error,
+                suppressed,
+                ticket_id = %committed.ticket_id,
+                "cannot read events another replica announced; watchers here must resume"
+            );
+        }
+    }
+    tracing::debug!("replica relay stopped");
+}
+
+async fn relay_one(shared: &Shared, committed: &Committed) -> Result<(), StoreError> {
+    let events: Vec<StoredEvent> = shared
+        .store
+        .timeline(committed.ticket_id)
+        .await?
+        .into_iter()
+        .filter(|stored| committed.event_ids.contains(&stored.id))
+        .collect();
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ticket = shared.store.get_ticket(committed.ticket_id).await?;
+    shared.deliver_local(&events, &ticket);
+    Ok(())
 }
 
 /// Builds the notification of an event for a watcher, if it concerns one of its departments.

@@ -2,7 +2,7 @@
 //! data, authentication, department scoping, the PII view, and the one path
 //! every ticket mutation takes ([`Shared::mutate`]).
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use hotline_core::{
     Action, Actor, Calendar, Command, Context, DeadlinePolicy, DepartmentId, Directory,
@@ -89,6 +89,8 @@ pub struct Shared {
     pub keys: KeyCache,
     /// Committed events, for watchers in this process.
     pub bus: broadcast::Sender<Notice>,
+    /// Announces committed events to the other replicas, when Redis is configured.
+    fanout: OnceLock<hotline_redis::Fanout>,
     /// Flips to true when the server shuts down; watch streams end on it.
     pub shutdown: watch::Sender<bool>,
     /// The calendar in force until an administrator puts one.
@@ -130,6 +132,7 @@ impl Shared {
             admin_lock: Mutex::new(()),
             keys: KeyCache::default(),
             bus,
+            fanout: OnceLock::new(),
             shutdown,
             default_calendar,
             taxonomy,
@@ -329,8 +332,29 @@ impl Shared {
         }
     }
 
-    /// Hands committed events to watchers in this process.
+    /// Announces committed events to the other replicas from now on; the first
+    /// fan-out set stays (a server starts one).
+    pub fn set_fanout(&self, fanout: hotline_redis::Fanout) {
+        if self.fanout.set(fanout).is_err() {
+            tracing::warn!("a redis fan-out is already running, keeping it");
+        }
+    }
+
+    /// Hands committed events to watchers in this process and, when replicas
+    /// share the database, announces their ids to the others.
     pub fn publish(&self, events: &[StoredEvent], ticket: &Ticket) {
+        if let Some(fanout) = self.fanout.get()
+            && !events.is_empty()
+        {
+            let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+            fanout.announce(ticket.id, &ids);
+        }
+        self.deliver_local(events, ticket);
+    }
+
+    /// Hands events to watchers in this process only: those committed here, or
+    /// read back from the store after another replica announced them.
+    pub fn deliver_local(&self, events: &[StoredEvent], ticket: &Ticket) {
         if events.is_empty() || self.bus.receiver_count() == 0 {
             return;
         }
