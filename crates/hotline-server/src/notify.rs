@@ -71,6 +71,7 @@ pub fn watch(shared: Arc<Shared>, watch: Watch) -> NotificationStream {
             watch,
             tx,
             floor: None,
+            lowest_seen: None,
             sent: BTreeSet::new(),
         };
         if let Err(error) = watcher.run(live, shutdown).await {
@@ -91,6 +92,9 @@ struct Watcher {
     floor: Option<i64>,
     /// Ids above `floor` already sent from the bus.
     sent: BTreeSet<i64>,
+    /// The lowest id a stream without a resume point received: where a replay
+    /// after lagging starts.
+    lowest_seen: Option<i64>,
 }
 
 impl Watcher {
@@ -115,11 +119,14 @@ impl Watcher {
                 received = live.recv() => match received {
                     Ok(notice) => {
                         let id = notice.event.id;
-                        // Without a resume point the stream starts with its first event.
-                        let floor = *self.floor.get_or_insert(id - 1);
+                        // Without a resume point every live event counts: events
+                        // relayed from other replicas arrive out of id order, so
+                        // the first one received is no lower bound for the rest.
+                        let floor = self.floor.unwrap_or(i64::MIN);
                         if id <= floor || !self.sent.insert(id) {
                             continue;
                         }
+                        self.lowest_seen = Some(self.lowest_seen.map_or(id, |l| l.min(id)));
                         while self.sent.len() > REMEMBERED_IDS {
                             if let Some(oldest) = self.sent.pop_first() {
                                 self.floor = Some(oldest.max(floor));
@@ -144,7 +151,7 @@ impl Watcher {
     /// Sends every stored event after the floor not sent yet, and raises the floor
     /// to the last stored event; false when the client went away.
     async fn replay(&mut self) -> Result<bool, ApiError> {
-        let Some(mut from) = self.floor else {
+        let Some(mut from) = self.floor.or(self.lowest_seen.map(|id| id - 1)) else {
             // Lagged before the first event arrived: where the stream began is unknown.
             tracing::warn!("watcher lagged before its first event, some notifications were lost");
             return Ok(true);
@@ -312,8 +319,14 @@ mod tests {
             .ticket
     }
 
-    #[tokio::test]
-    async fn events_published_out_of_order_are_each_delivered_once() {
+    /// A watcher without a resume point for department `d`, and a way to make
+    /// urge events of one dispatched ticket.
+    async fn watching() -> (
+        tempfile::TempDir,
+        Arc<Shared>,
+        impl tokio_stream::Stream<Item = Result<pb::AssignmentNotification, Status>>,
+        Ticket,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("hotline.db"))
             .await
@@ -336,7 +349,7 @@ mod tests {
                 department_id: Some("d".into()),
             },
         };
-        let mut stream = watch(
+        let stream = watch(
             Arc::clone(&shared),
             Watch {
                 principal,
@@ -344,8 +357,11 @@ mod tests {
                 after_event_id: None,
             },
         );
-        let ticket = dispatched_ticket();
-        let urge = |id: i64| StoredEvent {
+        (dir, shared, stream, dispatched_ticket())
+    }
+
+    fn urge(ticket: &Ticket, id: i64) -> StoredEvent {
+        StoredEvent {
             id,
             event: Event {
                 ticket_id: ticket.id,
@@ -358,14 +374,17 @@ mod tests {
                     note: String::new(),
                 },
             },
-        };
-        // The stream starts at 5. Two commands committed as 6 and 7 publish in the
-        // other order; 7 again (a duplicate) must not be sent twice.
-        for id in [5, 7, 6, 7, 8] {
-            shared.publish(&[urge(id)], &ticket);
         }
+    }
+
+    async fn received(
+        stream: &mut (
+                 impl tokio_stream::Stream<Item = Result<pb::AssignmentNotification, Status>> + Unpin
+             ),
+        n: usize,
+    ) -> Vec<String> {
         let mut ids = Vec::new();
-        for _ in 0..4 {
+        for _ in 0..n {
             let next = tokio::time::timeout(Duration::from_secs(5), stream.next())
                 .await
                 .unwrap()
@@ -373,9 +392,33 @@ mod tests {
                 .unwrap();
             ids.push(next.event_id);
         }
-        assert_eq!(ids, ["5", "7", "6", "8"]);
         let more = tokio::time::timeout(Duration::from_millis(200), stream.next()).await;
         assert!(more.is_err(), "nothing else: {more:?}");
+        ids
+    }
+
+    #[tokio::test]
+    async fn events_published_out_of_order_are_each_delivered_once() {
+        let (_dir, shared, stream, ticket) = watching().await;
+        let mut stream = std::pin::pin!(stream);
+        // The stream starts at 5. Two commands committed as 6 and 7 publish in the
+        // other order; 7 again (a duplicate) must not be sent twice.
+        for id in [5, 7, 6, 7, 8] {
+            shared.publish(&[urge(&ticket, id)], &ticket);
+        }
+        assert_eq!(received(&mut stream, 4).await, ["5", "7", "6", "8"]);
+        shared.shutdown.send_replace(true);
+    }
+
+    #[tokio::test]
+    async fn a_lower_id_relayed_after_the_first_event_is_still_delivered() {
+        let (_dir, shared, stream, ticket) = watching().await;
+        let mut stream = std::pin::pin!(stream);
+        // Another replica's events 5 and 6 are relayed after this replica's 7.
+        for id in [7, 5, 6, 5] {
+            shared.publish(&[urge(&ticket, id)], &ticket);
+        }
+        assert_eq!(received(&mut stream, 3).await, ["7", "5", "6"]);
         shared.shutdown.send_replace(true);
     }
 }
