@@ -7,9 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use jiff::Timestamp;
 
-use crate::cmd::{
-    admin, bench, calendar, classify, demo, dept, health, serve, supervise, ticket,
-};
+use crate::cmd::{admin, bench, calendar, classify, demo, dept, health, serve, supervise, ticket};
 use crate::output::Format;
 
 /// Text shown after the top-level help.

@@ -223,14 +223,7 @@ fn every_scenario_runs_clean_and_the_bench_undoes_its_setup() {
     );
 
     // Open loop at 50/s for 2 s: exactly 100 arrivals, each sent or counted unsent.
-    let open = server.bench(&[
-        "--scenario",
-        "intake",
-        "--duration",
-        "2s",
-        "--rate",
-        "50",
-    ]);
+    let open = server.bench(&["--scenario", "intake", "--duration", "2s", "--rate", "50"]);
     assert_clean_report(&open, "intake");
     assert_eq!(open["mode"], "open");
     assert_eq!(open["rate"], 50.0);
@@ -263,10 +256,7 @@ fn every_scenario_runs_clean_and_the_bench_undoes_its_setup() {
 #[test]
 fn missing_keys_are_named_in_the_error() {
     let server = Server::start();
-    let output = server.run(
-        None,
-        &["bench", "--scenario", "intake", "--duration", "1s"],
-    );
+    let output = server.run(None, &["bench", "--scenario", "intake", "--duration", "1s"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("operator key"), "{stderr}");

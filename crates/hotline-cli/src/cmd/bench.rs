@@ -184,7 +184,11 @@ async fn prepare(
             (None, None) => bail!(
                 "the {scenario_name} scenario needs {} {} key: pass --key, --key-file or \
                  HOTLINE_KEY, or --admin-key-file to let the bench make one",
-                if role == v1::Role::Operator { "an" } else { "a" },
+                if role == v1::Role::Operator {
+                    "an"
+                } else {
+                    "a"
+                },
                 role_word(role)
             ),
         }
@@ -245,12 +249,42 @@ const LOOP_REGION: &str = "320571";
 /// Three-level categories outrank the usual shallower rules of a server; the
 /// two that are not direct leave the ticket for the operator's Dispatch.
 const LOOP_RULES: [(&str, &str, &str, bool); 6] = [
-    ("bench-noise", "环境保护/噪声污染/施工噪声", "bench.sip.env", true),
-    ("bench-fumes", "环境保护/大气污染/餐饮油烟", "bench.sip.env", true),
-    ("bench-stalls", "城乡建设/城市管理/占道经营", "bench.sip.city", true),
-    ("bench-lamps", "城乡建设/市政设施/路灯照明", "bench.sip.city", true),
-    ("bench-property", "城乡建设/物业管理/物业服务", "bench.sip.housing", false),
-    ("bench-parking", "交通运输/道路交通/停车管理", "bench.sip.city", false),
+    (
+        "bench-noise",
+        "环境保护/噪声污染/施工噪声",
+        "bench.sip.env",
+        true,
+    ),
+    (
+        "bench-fumes",
+        "环境保护/大气污染/餐饮油烟",
+        "bench.sip.env",
+        true,
+    ),
+    (
+        "bench-stalls",
+        "城乡建设/城市管理/占道经营",
+        "bench.sip.city",
+        true,
+    ),
+    (
+        "bench-lamps",
+        "城乡建设/市政设施/路灯照明",
+        "bench.sip.city",
+        true,
+    ),
+    (
+        "bench-property",
+        "城乡建设/物业管理/物业服务",
+        "bench.sip.housing",
+        false,
+    ),
+    (
+        "bench-parking",
+        "交通运输/道路交通/停车管理",
+        "bench.sip.city",
+        false,
+    ),
 ];
 
 /// Keys and setup made through the administrator key, undone at the end.
@@ -364,7 +398,10 @@ impl Keyring {
             .put_routing_rules(v1::PutRoutingRulesRequest { rules })
             .await
             .context("cannot add the bench routing rules")?;
-        Ok(saved.into_iter().filter(|r| !r.id.starts_with("bench-")).collect())
+        Ok(saved
+            .into_iter()
+            .filter(|r| !r.id.starts_with("bench-"))
+            .collect())
     }
 
     /// Revokes every minted key and restores `rules` if given; failures are
@@ -376,7 +413,11 @@ impl Keyring {
                 .put_routing_rules(v1::PutRoutingRulesRequest { rules })
                 .await
         {
-            tracing::warn!(code = code_name(status.code()), message = status.message(), "cannot restore the routing rules");
+            tracing::warn!(
+                code = code_name(status.code()),
+                message = status.message(),
+                "cannot restore the routing rules"
+            );
         }
         let minted = match self.minted.lock() {
             Ok(mut minted) => std::mem::take(&mut *minted),
@@ -928,7 +969,10 @@ impl Report {
                 *total.errors.entry(*code).or_default() += n;
             }
             for (code, message) in &tally.samples {
-                total.samples.entry(*code).or_insert_with(|| message.clone());
+                total
+                    .samples
+                    .entry(*code)
+                    .or_insert_with(|| message.clone());
             }
         }
         Self {
@@ -995,7 +1039,10 @@ impl Report {
     /// Prints the report as text.
     fn print(&self) {
         let mode = match self.rate {
-            Some(rate) => format!("open loop at {rate} ops/s, at most {} in flight", self.concurrency),
+            Some(rate) => format!(
+                "open loop at {rate} ops/s, at most {} in flight",
+                self.concurrency
+            ),
             None => format!("closed loop, {} workers", self.concurrency),
         };
         println!(

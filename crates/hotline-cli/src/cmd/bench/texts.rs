@@ -325,7 +325,8 @@ impl Appeal {
                 .replace("{hour}", &hour)
         };
         let mut body = fill(template.body);
-        body.push_str(*rng.pick(CODAS));
+        let coda = *rng.pick(CODAS);
+        body.push_str(coda);
         let title = fill(template.title);
         let phone = format!(
             "1{}{:09}",
@@ -337,13 +338,7 @@ impl Appeal {
             rng.pick(SURNAMES),
             if rng.chance(0.5) { "先生" } else { "女士" }
         );
-        let address = format!(
-            "{}{}{}{}号",
-            region.1,
-            road,
-            place,
-            1 + rng.below(120)
-        );
+        let address = format!("{}{}{}{}号", region.1, road, place, 1 + rng.below(120));
         Self {
             category: template.category,
             appeal_type: template.appeal_type,
