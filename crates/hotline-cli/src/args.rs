@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use jiff::Timestamp;
 
-use crate::cmd::{admin, calendar, classify, demo, dept, health, serve, supervise, ticket};
+use crate::cmd::{admin, bench, calendar, classify, demo, dept, health, serve, supervise, ticket};
 use crate::output::Format;
 
 /// Text shown after the top-level help.
@@ -113,6 +113,8 @@ pub enum Command {
     /// Administrator commands: departments, routing rules, policy, calendar, keys
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Load generator: drive a running server and report throughput and latency percentiles
+    Bench(bench::BenchArgs),
     /// Working-calendar arithmetic, offline: add working time, count it, look up a day
     #[command(subcommand)]
     Calendar(calendar::CalendarCommand),

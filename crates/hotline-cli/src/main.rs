@@ -41,6 +41,16 @@ fn main() -> ExitCode {
                 cmd::serve::with_telemetry(&config, cmd::serve::audit(config.clone(), &args))
             })
         }
+        // Load generation gets every core: a single-threaded client would
+        // measure its own queueing rather than the server.
+        Command::Bench(args) => {
+            init_client_logs();
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")
+                .and_then(|runtime| runtime.block_on(cmd::bench::run(&cli.global, args)))
+        }
         command => {
             init_client_logs();
             tokio::runtime::Builder::new_current_thread()
@@ -69,8 +79,8 @@ fn init_client_logs() {
 /// Runs a client command.
 async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(_) | Command::Migrate(_) | Command::Audit(_) => {
-            anyhow::bail!("serve and migrate run on their own runtime")
+        Command::Serve(_) | Command::Migrate(_) | Command::Audit(_) | Command::Bench(_) => {
+            anyhow::bail!("serve, migrate, audit and bench run on their own runtime")
         }
         Command::Health(args) => {
             let ctx = connect(&global, None).await?;

@@ -2,6 +2,7 @@
 //! and the output format) and call one RPC per command.
 
 pub mod admin;
+pub mod bench;
 pub mod calendar;
 pub mod classify;
 pub mod demo;
