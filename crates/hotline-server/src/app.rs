@@ -47,6 +47,9 @@ const CONCURRENCY_PER_CONNECTION: usize = 256;
 /// How long shutdown waits for in-flight calls (e.g. a health Watch that never
 /// ends) before the server stops anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a replica on a shared database rereads departments, rules, policy,
+/// calendar and taxonomy: the delay before another replica's admin change applies here.
+const SETTINGS_REFRESH: Duration = Duration::from_secs(5);
 /// Label of the key [`App::ensure_admin_key`] creates.
 const BOOTSTRAP_KEY_NAME: &str = "bootstrap admin";
 
@@ -220,6 +223,12 @@ impl App {
             Sweeper::new(Arc::clone(&shared))
                 .run(self.config.sweep_interval, shared.shutdown.subscribe()),
         );
+        // Only a shared database (PostgreSQL) has other replicas changing settings.
+        let refresher = matches!(self.config.database()?, Database::Postgres(_)).then(|| {
+            tokio::spawn(
+                Arc::clone(&shared).refresh_settings(SETTINGS_REFRESH, shared.shutdown.subscribe()),
+            )
+        });
         // The gauges cost two grouped counts per interval: only worth it when exported.
         let gauges = self.config.otlp_endpoint.is_some().then(|| {
             let gauges = Gauges::new(&opentelemetry::global::meter(SERVICE_NAME));
@@ -251,6 +260,11 @@ impl App {
             && let Err(error) = gauges.await
         {
             tracing::error!(error = %error, "gauge task failed");
+        }
+        if let Some(refresher) = refresher
+            && let Err(error) = refresher.await
+        {
+            tracing::error!(error = %error, "settings refresh task failed");
         }
         if let Some(relay) = relay
             && let Err(error) = relay.await

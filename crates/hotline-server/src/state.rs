@@ -163,6 +163,37 @@ impl Shared {
         Ok(())
     }
 
+    /// Reloads the reference data every `every` until shutdown, so that changes an
+    /// administrator made through another replica sharing the database reach this
+    /// one within that delay. Holds the admin lock while reloading, so a local
+    /// admin write is never overtaken by an older read.
+    pub async fn refresh_settings(
+        self: Arc<Self>,
+        every: std::time::Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            let _admin = self.admin_lock.lock().await;
+            match self.reload().await {
+                Ok(()) if failing => {
+                    tracing::info!("settings refresh works again");
+                    failing = false;
+                }
+                Ok(()) => {}
+                Err(error) if !failing => {
+                    tracing::warn!(error = %error, "settings refresh failed; keeping the settings in force");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
     /// Builds the command context for an actor at `now`.
     pub fn context<'a>(
         &'a self,
@@ -426,4 +457,74 @@ async fn load_snapshot(
             None => default_calendar.clone(),
         },
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use hotline_core::{AlwaysOpen, Department};
+    use hotline_store_sqlite::SqliteStore;
+
+    use super::*;
+
+    async fn replica(path: &std::path::Path) -> Arc<Shared> {
+        let store = SqliteStore::open(path).await.unwrap();
+        Arc::new(
+            Shared::load(
+                Arc::new(store),
+                "HL".to_owned(),
+                TimeZone::UTC,
+                "UTC".to_owned(),
+                0.8,
+                Arc::new(AlwaysOpen),
+            )
+            .await
+            .unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn another_replicas_admin_changes_reach_this_one_by_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hotline.db");
+        let a = replica(&path).await;
+        let b = replica(&path).await;
+        let refresher = tokio::spawn(
+            Arc::clone(&b).refresh_settings(Duration::from_millis(20), b.shutdown.subscribe()),
+        );
+        // Replica A's admin adds a department and a routing rule to it.
+        a.store
+            .upsert_department(&Department {
+                id: "env".into(),
+                name: "环境局".to_owned(),
+                parent_id: None,
+                region_code: "320500".to_owned(),
+                level: 1,
+            })
+            .await
+            .unwrap();
+        let rules = r#"[{"id":"env","category_prefix":"环境保护","region_prefix":"","appeal_type":null,"lead_department_id":"env","co_department_ids":[],"direct_dispatch":true}]"#;
+        a.store
+            .put_setting(settings::ROUTING_RULES, rules, Timestamp::now())
+            .await
+            .unwrap();
+        a.reload().await.unwrap();
+        assert_eq!(a.snapshot().rules.len(), 1);
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while b.snapshot().rules.is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "replica B never saw the rule"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let seen = b.snapshot();
+        assert_eq!(seen.rules[0].id, "env");
+        assert!(seen.directory.department(&"env".into()).is_some());
+        b.shutdown.send_replace(true);
+        refresher.await.unwrap();
+    }
 }
