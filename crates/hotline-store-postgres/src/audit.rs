@@ -3,7 +3,7 @@
 
 use hotline_core::TicketId;
 use hotline_store::StoreResult;
-use hotline_store::chain::{self, AuditRow};
+use hotline_store::chain::{self, AuditColumns, AuditRow};
 use sqlx::Row;
 use sqlx::postgres::PgPool;
 use uuid::Uuid;
@@ -96,7 +96,7 @@ pub(crate) async fn audit_events(
         ),
         None => (Uuid::nil(), 0),
     };
-    let rows = sqlx::query(
+    let rows: Vec<AuditColumns> = sqlx::query_as(
         "select id, ticket_id::text as ticket_id, seq, event, coalesce(prev_hash, '') as prev_hash, \
          coalesce(hash, '') as hash from events \
          where (ticket_id, seq) > ($1, $2) and ($3::uuid is null or ticket_id = $3) \
@@ -109,20 +109,5 @@ pub(crate) async fn audit_events(
     .fetch_all(read)
     .await
     .map_err(db("reading the event log"))?;
-    rows.iter()
-        .map(|row| {
-            Ok(AuditRow {
-                id: row.try_get("id").map_err(db("reading the event log"))?,
-                ticket_id: row
-                    .try_get("ticket_id")
-                    .map_err(db("reading the event log"))?,
-                seq: row.try_get("seq").map_err(db("reading the event log"))?,
-                event_json: row.try_get("event").map_err(db("reading the event log"))?,
-                prev_hash: row
-                    .try_get("prev_hash")
-                    .map_err(db("reading the event log"))?,
-                hash: row.try_get("hash").map_err(db("reading the event log"))?,
-            })
-        })
-        .collect()
+    Ok(rows.into_iter().map(AuditRow::from).collect())
 }

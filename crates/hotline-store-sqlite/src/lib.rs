@@ -31,7 +31,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hotline_core::{
     Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, Role,
-    Ticket, TicketId, TicketStatus, WarningLevel,
+    Ticket, TicketId, WarningLevel,
 };
 use hotline_store::chain;
 use hotline_store::{
@@ -1041,20 +1041,12 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(skip_all)]
     async fn ticket_counts(&self, now: Timestamp) -> StoreResult<TicketCounts> {
-        let statuses = sqlx::query("select status, count(*) as n from tickets group by status")
-            .fetch_all(&self.read)
-            .await
-            .map_err(db("counting tickets by status"))?;
-        let mut by_status = Vec::with_capacity(statuses.len());
-        for row in &statuses {
-            let status: String = row.try_get("status").map_err(db("counting tickets"))?;
-            let n: i64 = row.try_get("n").map_err(db("counting tickets"))?;
-            let status = status
-                .parse::<TicketStatus>()
-                .map_err(|e| corrupt(format_args!("ticket status {status:?}: {e}")))?;
-            by_status.push((status, n.unsigned_abs()));
-        }
-        let overdue = sqlx::query(
+        let statuses: Vec<(String, i64)> =
+            sqlx::query_as("select status, count(*) as n from tickets group by status")
+                .fetch_all(&self.read)
+                .await
+                .map_err(db("counting tickets by status"))?;
+        let overdue: Vec<(String, i64)> = sqlx::query_as(
             "select lead_department_id, count(*) as n from tickets \
              where deadline_at is not null and deadline_at < ? \
              and deadline_kind in (?, ?) and lead_department_id is not null \
@@ -1066,18 +1058,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.read)
         .await
         .map_err(db("counting overdue tickets"))?;
-        let mut overdue_by_department = Vec::with_capacity(overdue.len());
-        for row in &overdue {
-            let department: String = row
-                .try_get("lead_department_id")
-                .map_err(db("counting overdue tickets"))?;
-            let n: i64 = row.try_get("n").map_err(db("counting overdue tickets"))?;
-            overdue_by_department.push((DepartmentId::from(department.as_str()), n.unsigned_abs()));
-        }
-        Ok(TicketCounts {
-            by_status,
-            overdue_by_department,
-        })
+        TicketCounts::from_rows(statuses, overdue)
     }
 
     #[tracing::instrument(skip_all, fields(limit = limit))]

@@ -39,6 +39,23 @@ pub struct AuditRow {
     pub hash: String,
 }
 
+/// The columns of an [`AuditRow`], in the order every backend selects them:
+/// id, ticket id, seq, event JSON, predecessor hash, hash.
+pub type AuditColumns = (i64, String, i64, String, String, String);
+
+impl From<AuditColumns> for AuditRow {
+    fn from((id, ticket_id, seq, event_json, prev_hash, hash): AuditColumns) -> Self {
+        AuditRow {
+            id,
+            ticket_id,
+            seq,
+            event_json,
+            prev_hash,
+            hash,
+        }
+    }
+}
+
 /// What is wrong with one event of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainBreak {

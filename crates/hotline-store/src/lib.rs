@@ -225,6 +225,38 @@ pub struct TicketCounts {
     pub overdue_by_department: Vec<(DepartmentId, u64)>,
 }
 
+impl TicketCounts {
+    /// Builds the counts from the two grouped queries every backend runs:
+    /// `(status, count)` rows and `(lead department, overdue count)` rows.
+    ///
+    /// # Errors
+    /// [`StoreError::Internal`] for a stored status the domain does not know.
+    pub fn from_rows(
+        statuses: Vec<(String, i64)>,
+        overdue: Vec<(String, i64)>,
+    ) -> StoreResult<TicketCounts> {
+        let by_status = statuses
+            .into_iter()
+            .map(|(status, n)| {
+                let parsed = status.parse::<TicketStatus>().map_err(|e| {
+                    StoreError::Internal(anyhow::anyhow!(
+                        "corrupt stored data: ticket status {status:?}: {e}"
+                    ))
+                })?;
+                Ok((parsed, n.unsigned_abs()))
+            })
+            .collect::<StoreResult<_>>()?;
+        let overdue_by_department = overdue
+            .into_iter()
+            .map(|(department, n)| (DepartmentId::from(department.as_str()), n.unsigned_abs()))
+            .collect();
+        Ok(TicketCounts {
+            by_status,
+            overdue_by_department,
+        })
+    }
+}
+
 /// What one [`Store::sweep_due`] batch did.
 #[derive(Debug, Clone, Default)]
 pub struct SweptBatch {
