@@ -81,8 +81,8 @@ _hotline_redis_start() {
     echo "== Redis $("$bin" --version | awk '{print $3}' | cut -d= -f2) on 127.0.0.1:$port" >&2
 }
 
-# Starts the servers; sets HOTLINE_PG_DIR and exports TEST_DATABASE_URL, TEST_REDIS_URL
-# and HOTLINE_REQUIRE_SERVERS=1.
+# Starts the servers; sets HOTLINE_PG_DIR and exports HOTLINE_PG_BIN, TEST_DATABASE_URL,
+# TEST_REDIS_URL and HOTLINE_REQUIRE_SERVERS=1.
 hotline_services_start() {
     local bin dir port try
     bin=$(_hotline_pg_bin) || { echo "no PostgreSQL server binaries" >&2; return 1; }
@@ -111,6 +111,8 @@ hotline_services_start() {
     fi
     "$bin/createdb" -h 127.0.0.1 -p "$port" -U hotline hotline_test || return 1
     export HOTLINE_PG_DIR="$dir"
+    # Tests that stop and start a cluster of their own use the same binaries.
+    export HOTLINE_PG_BIN="$bin"
     _hotline_redis_start "$dir" || return 1
     export TEST_DATABASE_URL="postgres://hotline@127.0.0.1:$port/hotline_test"
     export HOTLINE_REQUIRE_SERVERS=1
@@ -128,7 +130,7 @@ hotline_services_stop() {
     bin=$(_hotline_pg_bin) || return 1
     _hotline_pg_as "$bin/pg_ctl" -D "$dir/data" -m fast -w stop > /dev/null || true
     rm -rf "$dir"
-    unset HOTLINE_PG_DIR TEST_DATABASE_URL TEST_REDIS_URL HOTLINE_REQUIRE_SERVERS
+    unset HOTLINE_PG_DIR HOTLINE_PG_BIN TEST_DATABASE_URL TEST_REDIS_URL HOTLINE_REQUIRE_SERVERS
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
@@ -136,7 +138,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     case "${1:-}" in
         start)
             hotline_services_start
-            echo "export TEST_DATABASE_URL=$TEST_DATABASE_URL TEST_REDIS_URL=$TEST_REDIS_URL HOTLINE_REQUIRE_SERVERS=1"
+            echo "export HOTLINE_PG_BIN=$HOTLINE_PG_BIN TEST_DATABASE_URL=$TEST_DATABASE_URL TEST_REDIS_URL=$TEST_REDIS_URL HOTLINE_REQUIRE_SERVERS=1"
             echo "# stop with: $0 stop $HOTLINE_PG_DIR"
             ;;
         stop) hotline_services_stop "${2:?usage: $0 stop DIR}" ;;

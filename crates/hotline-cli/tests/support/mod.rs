@@ -1,0 +1,316 @@
+//! Real processes for the production-mode tests: a PostgreSQL cluster of the test's
+//! own (so it can be stopped and started), `hotline serve` processes, and gRPC
+//! clients with a bearer key.
+//!
+//! Each test binary uses part of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// The binary under test.
+pub const HOTLINE: &str = env!("CARGO_BIN_EXE_hotline");
+
+/// Whether servers the test needs must be there (CI) rather than skipped for.
+pub fn servers_required() -> bool {
+    std::env::var("HOTLINE_REQUIRE_SERVERS").is_ok_and(|v| v == "1")
+}
+
+/// Returns the value of `var`, or `None` (saying why) when the test must skip.
+pub fn required(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ => {
+            assert!(
+                !servers_required(),
+                "{var} is not set, but HOTLINE_REQUIRE_SERVERS=1 requires this test to run"
+            );
+            eprintln!("skipped: {var} is not set");
+            None
+        }
+    }
+}
+
+/// A free port on loopback (free when asked: the caller binds it soon after).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// Waits until something accepts connections on `port`.
+pub fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The directory of the PostgreSQL server binaries: `HOTLINE_PG_BIN` (set by
+/// `.ci/services.sh`), else the newest under `/usr/lib/postgresql`.
+pub fn pg_bin() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("HOTLINE_PG_BIN").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin)
+}
+
+/// Whether this process runs as root (initdb refuses to; the cluster then runs as `postgres`).
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+/// A PostgreSQL cluster owned by one test: its own data directory and port, so the
+/// test can stop and start it without disturbing anything else. Dropping it stops it.
+pub struct PgCluster {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    as_postgres: bool,
+}
+
+impl PgCluster {
+    /// Creates and starts a cluster, or `None` (saying why) when PostgreSQL is not
+    /// installed and the test may skip.
+    pub fn start() -> Option<Self> {
+        let Some(bin) = pg_bin() else {
+            assert!(
+                !servers_required(),
+                "no PostgreSQL server binaries, but HOTLINE_REQUIRE_SERVERS=1 requires them"
+            );
+            eprintln!("skipped: no PostgreSQL server binaries (apt-get install postgresql)");
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let as_postgres = is_root();
+        if as_postgres {
+            let status = Command::new("chown")
+                .arg("postgres:")
+                .arg(dir.path())
+                .status()
+                .expect("chown");
+            assert!(status.success(), "chown the cluster directory to postgres");
+        }
+        let cluster = PgCluster {
+            bin,
+            port: free_port(),
+            dir,
+            as_postgres,
+        };
+        let data = cluster.data();
+        let out = cluster
+            .command("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "hotline", "--auth=trust", "-E", "UTF8"])
+            .output()
+            .expect("run initdb");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        cluster.resume();
+        Some(cluster)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A command for one of the server's binaries, run as the cluster's owner.
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            Command::new(path)
+        }
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://hotline@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts the server (again) on its port and waits until it accepts connections.
+    pub fn resume(&self) {
+        let options = format!(
+            "-h 127.0.0.1 -p {} -k {} -c max_connections=100",
+            self.port,
+            self.dir.path().display()
+        );
+        let status = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(self.dir.path().join("server.log"))
+            .args(["-w", "-t", "60", "-o", &options, "start"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run pg_ctl start");
+        assert!(status.success(), "pg_ctl start failed: {}", self.log());
+    }
+
+    /// Stops the server the way an operator does (`pg_ctl stop -m fast`): sessions are
+    /// terminated and new connections refused until [`PgCluster::resume`].
+    pub fn stop(&self) {
+        let status = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "fast", "-w", "stop"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run pg_ctl stop");
+        assert!(status.success(), "pg_ctl stop failed: {}", self.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// One `hotline serve` process; dropping it kills it.
+pub struct Server {
+    child: Child,
+    /// `host:port` it listens on.
+    pub addr: String,
+    /// Its data directory (admin key file).
+    pub dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `hotline serve` on a free port with `args` added, and waits for it to listen.
+    /// Its log goes to stderr with `TEST_LOG=1`.
+    pub fn start(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = if std::env::var_os("TEST_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        };
+        let mut command = Command::new(HOTLINE);
+        for (name, _) in std::env::vars() {
+            if name.starts_with("HOTLINE_") || name == "RUST_LOG" {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("spawn hotline serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = lines_tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines_rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(addr) = line.strip_prefix("hotline listening on ") {
+                        break addr.trim().to_owned();
+                    }
+                }
+                Err(_) => panic!("hotline serve did not announce its address"),
+            }
+        };
+        Server { child, addr, dir }
+    }
+
+    /// The bootstrap admin key the server wrote into its data directory.
+    pub fn admin_key(&self) -> String {
+        admin_key_in(self.dir.path())
+    }
+
+    /// A channel to it.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .expect("address")
+            .connect()
+            .await
+            .expect("connect to the server")
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads the bootstrap admin key from a server's data directory.
+pub fn admin_key_in(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("hotline-admin.key"))
+        .expect("the server wrote the admin key")
+        .trim()
+        .to_owned()
+}
+
+/// A request interceptor adding a bearer key.
+pub type Auth =
+    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send + Sync>;
+/// A channel whose requests carry a bearer key.
+pub type Authed = InterceptedService<Channel, Auth>;
+
+/// Adds `Authorization: Bearer KEY` to every request.
+pub fn bearer(key: &str) -> Auth {
+    let value: tonic::metadata::MetadataValue<_> =
+        format!("Bearer {key}").parse().expect("ascii key");
+    Box::new(move |mut request: tonic::Request<()>| {
+        request
+            .metadata_mut()
+            .insert("authorization", value.clone());
+        Ok(request)
+    })
+}
