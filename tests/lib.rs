@@ -77,6 +77,29 @@ impl TestServer {
             .await?
             .ok_or_else(|| anyhow::anyhow!("a fresh database must get an admin key"))?;
         let admin_key = std::fs::read_to_string(key_path)?.trim().to_owned();
+        Self::serve(app, dir, admin_key).await
+    }
+
+    /// Starts a second server on `first`'s database, as another replica would run:
+    /// same tickets and keys, a data directory of its own.
+    pub async fn replica_of(
+        first: &TestServer,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut config = ServerConfig::default();
+        configure(&mut config);
+        config.data_dir = dir.path().to_path_buf();
+        config.database_url = Some(format!(
+            "sqlite://{}",
+            first.data_dir.join("hotline.db").display()
+        ));
+        let app = App::open(config).await?;
+        Self::serve(app, dir, first.admin_key.clone()).await
+    }
+
+    async fn serve(app: App, dir: tempfile::TempDir, admin_key: String) -> anyhow::Result<Self> {
+        let data_dir = dir.path().to_path_buf();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();

@@ -7,6 +7,7 @@ mod access;
 mod analysis;
 mod closed_loop;
 mod handling;
+mod limits;
 mod routing;
 mod supervision;
 mod validation;

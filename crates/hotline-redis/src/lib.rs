@@ -1,4 +1,7 @@
-//! Cross-replica notification fan-out over Redis pub/sub.
+//! What replicas share through Redis: notification fan-out over pub/sub, and
+//! per-credential rate limits ([`SharedLimiter`]).
+//!
+//! ## Fan-out
 //!
 //! Several server replicas share one PostgreSQL database, but each feeds its
 //! department watchers from an in-process bus. After a commit, a replica
@@ -27,6 +30,9 @@ use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_stream::StreamExt as _;
+
+mod limiter;
+pub use limiter::{Away, SharedLimiter, Verdict};
 
 /// The channel every replica publishes on and subscribes to.
 pub const CHANNEL: &str = "hotline:committed";
@@ -275,19 +281,19 @@ impl Throttle {
 
 /// Capped exponential backoff.
 #[derive(Debug)]
-struct Backoff(Duration);
+pub(crate) struct Backoff(Duration);
 
 impl Backoff {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(MIN_BACKOFF)
     }
 
-    fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.0 = MIN_BACKOFF;
     }
 
     /// Returns the wait before the next attempt and doubles the one after.
-    fn next(&mut self) -> Duration {
+    pub(crate) fn next(&mut self) -> Duration {
         let wait = self.0;
         self.0 = (self.0 * 2).min(MAX_BACKOFF);
         wait
@@ -300,7 +306,7 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-fn connection_config() -> AsyncConnectionConfig {
+pub(crate) fn connection_config() -> AsyncConnectionConfig {
     AsyncConnectionConfig::new()
         .set_connection_timeout(Some(TIMEOUT))
         .set_response_timeout(Some(TIMEOUT))

@@ -205,6 +205,18 @@ impl App {
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), signal);
         tracing::info!(addr = %local, "serving grpc");
 
+        // Rate limits apply from the first request; with Redis, all replicas share the buckets.
+        let shared_limits = match &self.config.redis_url {
+            Some(url) if self.config.rate_limit > 0.0 => {
+                Some(hotline_redis::SharedLimiter::new(url).context("redis_url")?)
+            }
+            _ => None,
+        };
+        shared.set_rate_limits(crate::ratelimit::RateLimits::new(
+            self.config.rate_limit,
+            self.config.rate_burst,
+            shared_limits,
+        ));
         // Replicas sharing the database tell each other what they committed.
         let relay = match &self.config.redis_url {
             Some(url) => {

@@ -71,6 +71,11 @@ pub struct ServerConfig {
     /// How often the ticket gauges (by status, overdue by department, sweeper
     /// lag) are recounted from the store, when metrics are exported.
     pub metrics_interval: Duration,
+    /// Requests per second each credential may make, on average; 0 turns limits off.
+    /// Shared by every replica through Redis when `redis_url` is set.
+    pub rate_limit: f64,
+    /// Requests a credential may make at once above its rate (the bucket's size).
+    pub rate_burst: u32,
 }
 
 impl Default for ServerConfig {
@@ -90,6 +95,8 @@ impl Default for ServerConfig {
             log_level: "info".to_owned(),
             otlp_endpoint: None,
             metrics_interval: Duration::from_secs(30),
+            rate_limit: 200.0,
+            rate_burst: 400,
         }
     }
 }
@@ -112,6 +119,8 @@ impl fmt::Debug for ServerConfig {
             .field("log_level", &self.log_level)
             .field("otlp_endpoint", &self.otlp_endpoint)
             .field("metrics_interval", &self.metrics_interval)
+            .field("rate_limit", &self.rate_limit)
+            .field("rate_burst", &self.rate_burst)
             .finish()
     }
 }
@@ -426,6 +435,43 @@ pub const SETTINGS: &[Setting] = &[
         secret: false,
         apply: |c, v| {
             c.metrics_interval = parse_interval(v, MIN_METRICS_INTERVAL)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "rate_limit",
+        flag: "rate-limit",
+        env: "HOTLINE_RATE_LIMIT",
+        value_name: "PER_SECOND",
+        default: "200",
+        about: "Requests per second per API key, shared by replicas through Redis (0: no limit)",
+        scope: Scope::Serve,
+        secret: false,
+        apply: |c, v| {
+            let rate: f64 = v
+                .parse()
+                .ok()
+                .filter(|r: &f64| r.is_finite() && *r >= 0.0 && *r <= 1e6)
+                .ok_or("must be a number of requests per second from 0 (no limit) to 1000000")?;
+            c.rate_limit = rate;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "rate_burst",
+        flag: "rate-burst",
+        env: "HOTLINE_RATE_BURST",
+        value_name: "N",
+        default: "400",
+        about: "Requests an API key may make at once above its rate",
+        scope: Scope::Serve,
+        secret: false,
+        apply: |c, v| {
+            c.rate_burst = v
+                .parse()
+                .ok()
+                .filter(|b| (1..=10_000_000).contains(b))
+                .ok_or("must be a whole number from 1 to 10000000")?;
             Ok(())
         },
     },

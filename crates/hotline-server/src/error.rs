@@ -66,6 +66,17 @@ pub enum ApiError {
     /// The state machine refuses the action; the message names the state and the action.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The caller's API key has used up its rate; it may retry after the wait.
+    #[error(
+        "rate limit of {rate} requests per second for this API key exceeded; retry in {} ms",
+        retry_after.as_millis().max(1)
+    )]
+    RateLimited {
+        /// Requests per second the key is allowed.
+        rate: f64,
+        /// Until a request will be accepted again.
+        retry_after: std::time::Duration,
+    },
     /// Storage cannot be reached; the text is the cause, for the log only.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -106,6 +117,7 @@ impl ApiError {
             ApiError::NotFound { .. } => Code::NotFound,
             ApiError::Conflict { .. } => Code::Aborted,
             ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
+            ApiError::RateLimited { .. } => Code::ResourceExhausted,
             ApiError::Unavailable(_) => Code::Unavailable,
             ApiError::Internal(_) => Code::Internal,
         }
@@ -148,6 +160,14 @@ impl From<ApiError> for Status {
                     code,
                     format!("invalid argument: {}", describe(&violations)),
                     details,
+                )
+            }
+            ApiError::RateLimited { retry_after, .. } => {
+                let message = error.to_string();
+                Status::with_error_details(
+                    code,
+                    message,
+                    ErrorDetails::with_retry_info(Some(retry_after)),
                 )
             }
             ApiError::Unavailable(cause) => {

@@ -26,6 +26,7 @@ mod config;
 mod convert;
 mod error;
 mod notify;
+mod ratelimit;
 mod service;
 mod settings;
 mod state;

@@ -19,6 +19,7 @@ use crate::auth::{self, KeyCache, Rpc};
 use crate::classifier::{ClassifierSlot, IntakeClassifier};
 use crate::convert::{Pii, Target, ticket_to_proto};
 use crate::error::ApiError;
+use crate::ratelimit::RateLimits;
 use crate::settings;
 
 /// Reference data read by every command, swapped whole when an admin changes it.
@@ -91,6 +92,8 @@ pub struct Shared {
     pub bus: broadcast::Sender<Notice>,
     /// Announces committed events to the other replicas, when Redis is configured.
     fanout: OnceLock<hotline_redis::Fanout>,
+    /// Per-credential rate limits; none until the server sets them.
+    rate_limits: OnceLock<RateLimits>,
     /// Flips to true when the server shuts down; watch streams end on it.
     pub shutdown: watch::Sender<bool>,
     /// The calendar in force until an administrator puts one.
@@ -133,6 +136,7 @@ impl Shared {
             keys: KeyCache::default(),
             bus,
             fanout: OnceLock::new(),
+            rate_limits: OnceLock::new(),
             shutdown,
             default_calendar,
             taxonomy,
@@ -226,6 +230,9 @@ impl Shared {
         let span = tracing::Span::current();
         span.record("key_id", principal.key_id());
         span.record("role", principal.role().as_str());
+        if let Some(limits) = self.rate_limits.get() {
+            limits.check(principal.key_id()).await?;
+        }
         if auth::authorize(rpc, principal.role()) {
             Ok(principal)
         } else {
@@ -360,6 +367,13 @@ impl Shared {
                 Err(refusal(action, &ticket, principal, error))
             }
             Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Applies per-credential rate limits from now on; the first set stays.
+    pub fn set_rate_limits(&self, limits: RateLimits) {
+        if self.rate_limits.set(limits).is_err() {
+            tracing::warn!("rate limits are already set, keeping them");
         }
     }
 

@@ -135,6 +135,31 @@ pub fn status_code<B>(response: &Response<B>) -> i64 {
         .unwrap_or(0)
 }
 
+/// gRPC's code for a request over the size limit is RESOURCE_EXHAUSTED; tonic
+/// answers OUT_OF_RANGE with a message of its own. Rewrites that answer.
+fn oversized_is_resource_exhausted<B>(response: &mut Response<B>) {
+    const OUT_OF_RANGE: &str = "11";
+    const RESOURCE_EXHAUSTED: &str = "8";
+    let headers = response.headers_mut();
+    let oversized = headers.get("grpc-status").is_some_and(|v| v == OUT_OF_RANGE)
+        && headers
+            .get("grpc-message")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|m| m.contains("decoded") && m.contains("too") && m.contains("large"));
+    if oversized {
+        headers.insert(
+            "grpc-status",
+            tonic::codegen::http::HeaderValue::from_static(RESOURCE_EXHAUSTED),
+        );
+        headers.insert(
+            "grpc-message",
+            tonic::codegen::http::HeaderValue::from_static(
+                "request%20too%20large%3A%20requests%20are%20limited%20to%201%20MiB",
+            ),
+        );
+    }
+}
+
 /// Wraps services in [`RpcService`].
 #[derive(Debug, Clone)]
 pub struct RpcLayer {
@@ -201,7 +226,10 @@ where
         let metrics = Arc::clone(&self.metrics);
         Box::pin(
             async move {
-                let result = future.await;
+                let mut result = future.await;
+                if let Ok(response) = &mut result {
+                    oversized_is_resource_exhausted(response);
+                }
                 let code = match &result {
                     Ok(response) => status_code(response),
                     Err(_) => UNKNOWN,
