@@ -4,6 +4,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod pii;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -66,6 +68,7 @@ impl TestServer {
     /// applied to its configuration first (e.g. a short `sweep_interval`, so
     /// deadlines light up while a test waits).
     pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> anyhow::Result<Self> {
+        pii::capture();
         let dir = tempfile::tempdir()?;
         let data_dir = dir.path().to_path_buf();
         let mut config = ServerConfig::default();
@@ -182,10 +185,14 @@ impl TestServer {
     }
 }
 
+/// Stops the server, and fails the test if anything logged so far held PII.
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if !std::thread::panicking() {
+            pii::assert_no_pii_logged();
         }
     }
 }

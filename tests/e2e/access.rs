@@ -252,3 +252,180 @@ async fn confidential_citizens_are_hidden_from_departments() {
         "operators see it"
     );
 }
+
+#[tokio::test]
+async fn a_department_learns_nothing_from_lists_stats_watches_or_similar_search() {
+    let w = World::new().await;
+    let mut housing_watch = w
+        .server
+        .departments(&w.housing)
+        .watch_assignments(pb::WatchAssignmentsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    const LEAK: (&str, &str) = (
+        "金鸡湖路供水管道爆裂",
+        "金鸡湖路与星海街交叉口供水管道爆裂，路面积水严重，附近小区停水。",
+    );
+    let mut request = World::complaint("供水", "", "");
+    request.title = LEAK.0.into();
+    request.body = LEAK.1.into();
+    let theirs = w.create(request).await;
+    w.server
+        .tickets(&w.operator)
+        .dispatch(pb::DispatchRequest {
+            ticket_id: theirs.id.clone(),
+            expected_version: None,
+            lead_department_id: WATER.into(),
+            co_department_ids: vec![],
+            note: String::new(),
+        })
+        .await
+        .unwrap();
+    let mut supervision = w.server.supervision(&w.housing);
+    let period = |hours: u64| {
+        let now = std::time::SystemTime::now();
+        (
+            Some((now - std::time::Duration::from_secs(hours * 3600)).into()),
+            Some((now + std::time::Duration::from_secs(60)).into()),
+        )
+    };
+
+    // Lists without a filter hold only the caller's own tickets: none.
+    let due_soon = supervision
+        .list_due_soon(pb::ListDueSoonRequest {
+            within_seconds: 365 * 86_400,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(due_soon.items.is_empty(), "{due_soon:?}");
+    let overdue = supervision
+        .list_overdue(pb::ListOverdueRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(overdue.items.is_empty());
+    // The same list for a supervisor has the water bureau's ticket: the filter is real.
+    let seen_by_supervisor = w
+        .server
+        .supervision(&w.supervisor)
+        .list_due_soon(pb::ListDueSoonRequest {
+            within_seconds: 365 * 86_400,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        seen_by_supervisor
+            .items
+            .iter()
+            .any(|i| i.ticket.as_ref().is_some_and(|t| t.id == theirs.id))
+    );
+
+    // Naming another department, real or not, is refused in the same words.
+    let (start, end) = period(1);
+    let ask_stats = |department: &str| pb::GetDepartmentStatsRequest {
+        department_id: department.into(),
+        period_start: start,
+        period_end: end,
+    };
+    let mut refusals = Vec::new();
+    for department in [WATER, "no.such.department"] {
+        let stats = supervision
+            .get_department_stats(ask_stats(department))
+            .await
+            .unwrap_err();
+        let overdue = supervision
+            .list_overdue(pb::ListOverdueRequest {
+                department_id: department.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        let watch = w
+            .server
+            .departments(&w.housing)
+            .watch_assignments(pb::WatchAssignmentsRequest {
+                department_id: department.into(),
+                after_event_id: String::new(),
+            })
+            .await
+            .unwrap_err();
+        for status in [&stats, &overdue, &watch] {
+            assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+        }
+        refusals.push([stats, overdue, watch].map(|s| s.message().to_owned()));
+    }
+    assert_eq!(
+        refusals[0], refusals[1],
+        "a real department is refused exactly like a made-up one"
+    );
+    // Statistics without a filter cover the caller's own subtree only.
+    let own_stats = supervision
+        .get_department_stats(ask_stats(""))
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    assert!(
+        own_stats.iter().all(|row| row.department_id == HOUSING),
+        "{own_stats:?}"
+    );
+    assert!(own_stats.iter().all(|row| row.dispatched == 0));
+
+    // Similar-ticket search: the same words find nothing of another department's,
+    // and asking by its id looks exactly like asking for an unknown one.
+    let mut tickets = TicketServiceClient::new(w.server.authed(Some(&w.housing)));
+    let by_text = tickets
+        .find_similar(pb::FindSimilarRequest {
+            title: LEAK.0.into(),
+            body: LEAK.1.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(by_text.candidates.is_empty(), "{by_text:?}");
+    let operator_finds = w
+        .server
+        .tickets(&w.operator)
+        .find_similar(pb::FindSimilarRequest {
+            title: LEAK.0.into(),
+            body: LEAK.1.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        operator_finds
+            .candidates
+            .iter()
+            .any(|c| c.ticket_id == theirs.id),
+        "the operator finds it: the search is real"
+    );
+    let unknown = "0190e7a0-0000-7000-8000-000000000000";
+    let by_id = |id: &str| pb::FindSimilarRequest {
+        ticket_id: id.into(),
+        ..Default::default()
+    };
+    let hidden = tickets.find_similar(by_id(&theirs.id)).await.unwrap_err();
+    let missing = tickets.find_similar(by_id(unknown)).await.unwrap_err();
+    assert_eq!(hidden.code(), tonic::Code::NotFound);
+    assert_eq!(
+        hidden.message().replace(&theirs.id, "ID"),
+        missing.message().replace(unknown, "ID")
+    );
+
+    // The housing bureau's watch heard nothing of it; its own dispatch arrives.
+    let own = w.dispatched("楼道灯坏了", HOUSING, &[]).await;
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(5), housing_watch.message())
+        .await
+        .expect("the own dispatch arrives")
+        .unwrap()
+        .unwrap();
+    assert_eq!(heard.ticket_id, own.id, "the first thing heard is its own");
+}

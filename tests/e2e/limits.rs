@@ -40,9 +40,15 @@ async fn a_key_over_its_rate_gets_resource_exhausted_and_others_do_not() {
         taxonomy(&server, &busy).await.expect("within the burst");
     }
     let refused = taxonomy(&server, &busy).await.unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::ResourceExhausted, "{refused:?}");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
     assert!(
-        refused.message().contains("rate limit of 4 requests per second"),
+        refused
+            .message()
+            .contains("rate limit of 4 requests per second"),
         "{}",
         refused.message()
     );

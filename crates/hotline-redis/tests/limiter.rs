@@ -47,7 +47,10 @@ async fn two_replicas_share_one_bucket_per_credential() {
             Verdict::Limited(wait) => limited.push(wait),
         }
     }
-    assert_eq!(granted, 10, "the burst is granted once across both replicas");
+    assert_eq!(
+        granted, 10,
+        "the burst is granted once across both replicas"
+    );
     assert_eq!(limited.len(), 20);
     assert!(
         limited
@@ -67,13 +70,19 @@ async fn an_empty_bucket_refills_at_the_rate() {
     let credential = format!("key_{}", uuid::Uuid::now_v7().simple());
     // Twenty tokens a second, a burst of one: empty after one call, one more 50 ms later.
     let (rate, burst) = (20.0, 1.0);
-    assert_eq!(take(&limiter, &credential, rate, burst).await, Verdict::Granted);
+    assert_eq!(
+        take(&limiter, &credential, rate, burst).await,
+        Verdict::Granted
+    );
     let Verdict::Limited(wait) = take(&limiter, &credential, rate, burst).await else {
         panic!("the second call within a token's time must be limited");
     };
     assert!(wait <= Duration::from_millis(50), "{wait:?}");
     tokio::time::sleep(wait + Duration::from_millis(20)).await;
-    assert_eq!(take(&limiter, &credential, rate, burst).await, Verdict::Granted);
+    assert_eq!(
+        take(&limiter, &credential, rate, burst).await,
+        Verdict::Granted
+    );
 }
 
 #[tokio::test]

@@ -149,7 +149,10 @@ mod tests {
         assert!(limits.check_local("key_a", now).is_ok());
         assert!(limits.check_local("key_a", now).is_ok());
         let refused = limits.check_local("key_a", now).expect_err("a is empty");
-        assert!(matches!(refused, ApiError::RateLimited { .. }), "{refused:?}");
+        assert!(
+            matches!(refused, ApiError::RateLimited { .. }),
+            "{refused:?}"
+        );
         assert!(limits.check_local("key_b", now).is_ok());
     }
 

@@ -141,7 +141,9 @@ fn oversized_is_resource_exhausted<B>(response: &mut Response<B>) {
     const OUT_OF_RANGE: &str = "11";
     const RESOURCE_EXHAUSTED: &str = "8";
     let headers = response.headers_mut();
-    let oversized = headers.get("grpc-status").is_some_and(|v| v == OUT_OF_RANGE)
+    let oversized = headers
+        .get("grpc-status")
+        .is_some_and(|v| v == OUT_OF_RANGE)
         && headers
             .get("grpc-message")
             .and_then(|v| v.to_str().ok())
