@@ -206,13 +206,15 @@ impl Drop for PgCluster {
     }
 }
 
-/// One `hotline serve` process; dropping it kills it.
+/// One `hotline serve` process; dropping it kills it. It can be killed with
+/// SIGKILL and started again on the same data directory and address.
 pub struct Server {
-    child: Child,
+    child: Option<Child>,
     /// `host:port` it listens on.
     pub addr: String,
-    /// Its data directory (admin key file).
+    /// Its data directory (SQLite file unless `--database-url`, admin key file).
     pub dir: tempfile::TempDir,
+    args: Vec<String>,
 }
 
 impl Server {
@@ -220,46 +222,44 @@ impl Server {
     /// Its log goes to stderr with `TEST_LOG=1`.
     pub fn start(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let log = if std::env::var_os("TEST_LOG").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        };
-        let mut command = Command::new(HOTLINE);
-        for (name, _) in std::env::vars() {
-            if name.starts_with("HOTLINE_") || name == "RUST_LOG" {
-                command.env_remove(name);
-            }
+        let (child, addr) = spawn(dir.path(), "127.0.0.1:0", args);
+        Server {
+            child: Some(child),
+            addr,
+            dir,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
         }
-        let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("spawn hotline serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = lines_tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let addr = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines_rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(addr) = line.strip_prefix("hotline listening on ") {
-                        break addr.trim().to_owned();
-                    }
-                }
-                Err(_) => panic!("hotline serve did not announce its address"),
-            }
-        };
-        Server { child, addr, dir }
+    }
+
+    /// Like [`Server::start`] on a fixed free port, so that after [`Server::restart`]
+    /// clients find it at the same address.
+    pub fn start_restartable(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listen = format!("127.0.0.1:{}", free_port());
+        let (child, addr) = spawn(dir.path(), &listen, args);
+        Server {
+            child: Some(child),
+            addr,
+            dir,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+        }
+    }
+
+    /// Kills it with SIGKILL: no drain, no goodbye, as a crash or the OOM killer would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same data directory and address.
+    pub fn restart(&mut self) {
+        self.kill();
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let (child, addr) = spawn(self.dir.path(), &self.addr, &args);
+        assert_eq!(addr, self.addr, "restarted on the same address");
+        self.child = Some(child);
     }
 
     /// The bootstrap admin key the server wrote into its data directory.
@@ -276,17 +276,100 @@ impl Server {
             .expect("connect to the server")
     }
 
+    /// A channel that connects when first used and reconnects after the server
+    /// comes back, as a long-lived client's would.
+    pub fn lazy_channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .expect("address")
+            .connect_timeout(Duration::from_secs(2))
+            .connect_lazy()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
+}
+
+/// Spawns `hotline serve` on `dir` and `listen`; returns the child and the address
+/// it announced.
+fn spawn(dir: &Path, listen: &str, args: &[&str]) -> (Child, String) {
+    let log = if std::env::var_os("TEST_LOG").is_some() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    };
+    let mut command = Command::new(HOTLINE);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("HOTLINE_") || name == "RUST_LOG" {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
+        .args(["serve", "--listen", listen, "--data-dir"])
+        .arg(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("spawn hotline serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = lines_tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let addr = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines_rx.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(addr) = line.strip_prefix("hotline listening on ") {
+                    break addr.trim().to_owned();
+                }
+            }
+            Err(_) => panic!("hotline serve did not announce its address"),
+        }
+    };
+    (child, addr)
+}
+
+/// Runs `hotline audit verify --deep --json` with `args` (the database) and returns
+/// its report; panics with the report when the audit finds problems.
+pub fn audit_deep(args: &[&str]) -> serde_json::Value {
+    let mut command = Command::new(HOTLINE);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("HOTLINE_") || name == "RUST_LOG" {
+            command.env_remove(name);
+        }
+    }
+    let out = command
+        .args(["audit", "verify", "--deep", "--json"])
+        .args(args)
+        .output()
+        .expect("run hotline audit verify");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "audit output is not JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        out.status.success() && report["ok"] == true,
+        "the audit found problems: {report}"
+    );
+    report
 }
 
 /// Reads the bootstrap admin key from a server's data directory.
@@ -313,4 +396,63 @@ pub fn bearer(key: &str) -> Auth {
             .insert("authorization", value.clone());
         Ok(request)
     })
+}
+
+/// A database of its own on the PostgreSQL server at `TEST_DATABASE_URL`, dropped
+/// with the guard.
+pub struct Database {
+    admin_url: String,
+    name: String,
+}
+
+impl Database {
+    /// Creates `<prefix>_<uuid>` on the server `base` points at.
+    pub async fn create(base: &str, prefix: &str) -> Self {
+        use sqlx::{AssertSqlSafe, Connection as _, Executor as _};
+        let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = sqlx::PgConnection::connect(base)
+            .await
+            .expect("TEST_DATABASE_URL");
+        conn.execute(AssertSqlSafe(format!("create database {name}")))
+            .await
+            .expect("create the test database");
+        conn.close().await.expect("close");
+        Database {
+            admin_url: base.to_owned(),
+            name,
+        }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        let (server, _) = self
+            .admin_url
+            .rsplit_once('/')
+            .expect("TEST_DATABASE_URL ends with /DATABASE");
+        format!("{server}/{}", self.name)
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        use sqlx::{AssertSqlSafe, Connection as _, Executor as _};
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&url).await?;
+                conn.execute(AssertSqlSafe(format!(
+                    "drop database if exists {name} with (force)"
+                )))
+                .await?;
+                conn.close().await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+            })
+        });
+        if !matches!(cleanup.join(), Ok(Ok(()))) {
+            eprintln!("could not drop test database {}", self.name);
+        }
+    }
 }
