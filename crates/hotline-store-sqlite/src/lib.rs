@@ -152,11 +152,30 @@ impl SqliteStore {
 
     /// Starts a write transaction on the single writing connection, taking the file's
     /// write lock up front so a read inside it can never be invalidated by another writer.
+    ///
+    /// A COMMIT that SQLite refuses (disk full, read-only file) may roll the transaction
+    /// back by itself; the driver's rollback on drop then fails and leaves the pooled
+    /// connection counted as inside a transaction, refusing every later `begin`. Such a
+    /// connection is closed and replaced, so writes resume once the disk does.
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.write
-            .begin_with("begin immediate")
-            .await
-            .map_err(db("starting a write transaction"))
+        match self.write.begin_with("begin immediate").await {
+            Err(sqlx::Error::InvalidSavePointStatement) => {
+                tracing::warn!("replacing the write connection left inside a failed transaction");
+                let stuck = self
+                    .write
+                    .acquire()
+                    .await
+                    .map_err(db("replacing the write connection"))?;
+                if let Err(error) = stuck.close().await {
+                    tracing::warn!(%error, "closing the stuck write connection failed");
+                }
+                self.write
+                    .begin_with("begin immediate")
+                    .await
+                    .map_err(db("starting a write transaction"))
+            }
+            other => other.map_err(db("starting a write transaction")),
+        }
     }
 }
 
