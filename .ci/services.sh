@@ -52,6 +52,21 @@ _hotline_redis_bin() {
     command -v redis-server
 }
 
+# Finds libfaketime (the clock-jump tests shift servers' wall clocks with it),
+# installing the `faketime` package if missing; exports HOTLINE_FAKETIME_LIB.
+_hotline_faketime() {
+    local lib=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+    if [ ! -e "$lib" ]; then
+        echo "== installing faketime" >&2
+        apt-get install -y faketime >&2 \
+            || { apt-get update >&2 && apt-get install -y faketime >&2; } \
+            || return 1
+    fi
+    lib=$(dpkg -L faketime 2>/dev/null | grep '/libfaketime.so.1$' | head -n 1)
+    [ -n "$lib" ] || { echo "libfaketime.so.1 not found" >&2; return 1; }
+    export HOTLINE_FAKETIME_LIB="$lib"
+}
+
 # Starts a Redis server without persistence in DIR; exports TEST_REDIS_URL.
 _hotline_redis_start() {
     local dir="$1" bin port try
@@ -81,8 +96,8 @@ _hotline_redis_start() {
     echo "== Redis $("$bin" --version | awk '{print $3}' | cut -d= -f2) on 127.0.0.1:$port" >&2
 }
 
-# Starts the servers; sets HOTLINE_PG_DIR and exports HOTLINE_PG_BIN, TEST_DATABASE_URL,
-# TEST_REDIS_URL and HOTLINE_REQUIRE_SERVERS=1.
+# Starts the servers; sets HOTLINE_PG_DIR and exports HOTLINE_PG_BIN, HOTLINE_FAKETIME_LIB,
+# TEST_DATABASE_URL, TEST_REDIS_URL and HOTLINE_REQUIRE_SERVERS=1.
 hotline_services_start() {
     local bin dir port try
     bin=$(_hotline_pg_bin) || { echo "no PostgreSQL server binaries" >&2; return 1; }
@@ -114,6 +129,7 @@ hotline_services_start() {
     # Tests that stop and start a cluster of their own use the same binaries.
     export HOTLINE_PG_BIN="$bin"
     _hotline_redis_start "$dir" || return 1
+    _hotline_faketime || return 1
     export TEST_DATABASE_URL="postgres://hotline@127.0.0.1:$port/hotline_test"
     export HOTLINE_REQUIRE_SERVERS=1
     echo "== PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data in $dir)" >&2
@@ -130,7 +146,7 @@ hotline_services_stop() {
     bin=$(_hotline_pg_bin) || return 1
     _hotline_pg_as "$bin/pg_ctl" -D "$dir/data" -m fast -w stop > /dev/null || true
     rm -rf "$dir"
-    unset HOTLINE_PG_DIR HOTLINE_PG_BIN TEST_DATABASE_URL TEST_REDIS_URL HOTLINE_REQUIRE_SERVERS
+    unset HOTLINE_PG_DIR HOTLINE_PG_BIN HOTLINE_FAKETIME_LIB TEST_DATABASE_URL TEST_REDIS_URL HOTLINE_REQUIRE_SERVERS
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
@@ -138,7 +154,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     case "${1:-}" in
         start)
             hotline_services_start
-            echo "export HOTLINE_PG_BIN=$HOTLINE_PG_BIN TEST_DATABASE_URL=$TEST_DATABASE_URL TEST_REDIS_URL=$TEST_REDIS_URL HOTLINE_REQUIRE_SERVERS=1"
+            echo "export HOTLINE_PG_BIN=$HOTLINE_PG_BIN HOTLINE_FAKETIME_LIB=$HOTLINE_FAKETIME_LIB TEST_DATABASE_URL=$TEST_DATABASE_URL TEST_REDIS_URL=$TEST_REDIS_URL HOTLINE_REQUIRE_SERVERS=1"
             echo "# stop with: $0 stop $HOTLINE_PG_DIR"
             ;;
         stop) hotline_services_stop "${2:?usage: $0 stop DIR}" ;;

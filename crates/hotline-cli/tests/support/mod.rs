@@ -215,19 +215,27 @@ pub struct Server {
     /// Its data directory (SQLite file unless `--database-url`, admin key file).
     pub dir: tempfile::TempDir,
     args: Vec<String>,
+    envs: Vec<(String, String)>,
 }
 
 impl Server {
     /// Starts `hotline serve` on a free port with `args` added, and waits for it to listen.
     /// Its log goes to stderr with `TEST_LOG=1`.
     pub fn start(args: &[&str]) -> Self {
+        Server::start_with_env(args, &[])
+    }
+
+    /// Like [`Server::start`] with environment variables added (e.g. a fake clock).
+    pub fn start_with_env(args: &[&str], envs: &[(String, String)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (child, addr) = spawn(dir.path(), "127.0.0.1:0", args);
+        let envs = envs.to_vec();
+        let (child, addr) = spawn(dir.path(), "127.0.0.1:0", args, &envs);
         Server {
             child: Some(child),
             addr,
             dir,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
+            envs,
         }
     }
 
@@ -236,12 +244,13 @@ impl Server {
     pub fn start_restartable(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let listen = format!("127.0.0.1:{}", free_port());
-        let (child, addr) = spawn(dir.path(), &listen, args);
+        let (child, addr) = spawn(dir.path(), &listen, args, &[]);
         Server {
             child: Some(child),
             addr,
             dir,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
+            envs: Vec::new(),
         }
     }
 
@@ -257,7 +266,7 @@ impl Server {
     pub fn restart(&mut self) {
         self.kill();
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        let (child, addr) = spawn(self.dir.path(), &self.addr, &args);
+        let (child, addr) = spawn(self.dir.path(), &self.addr, &args, &self.envs);
         assert_eq!(addr, self.addr, "restarted on the same address");
         self.child = Some(child);
     }
@@ -301,7 +310,7 @@ impl Drop for Server {
 
 /// Spawns `hotline serve` on `dir` and `listen`; returns the child and the address
 /// it announced.
-fn spawn(dir: &Path, listen: &str, args: &[&str]) -> (Child, String) {
+fn spawn(dir: &Path, listen: &str, args: &[&str], envs: &[(String, String)]) -> (Child, String) {
     let log = if std::env::var_os("TEST_LOG").is_some() {
         Stdio::inherit()
     } else {
@@ -317,6 +326,7 @@ fn spawn(dir: &Path, listen: &str, args: &[&str]) -> (Child, String) {
         .args(["serve", "--listen", listen, "--data-dir"])
         .arg(dir)
         .args(args)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
@@ -454,5 +464,64 @@ impl Drop for Database {
         if !matches!(cleanup.join(), Ok(Ok(()))) {
             eprintln!("could not drop test database {}", self.name);
         }
+    }
+}
+
+/// libfaketime, which shifts a process's wall clock by the offset written in a file
+/// (`FAKETIME_TIMESTAMP_FILE`), leaving its monotonic clock alone: `HOTLINE_FAKETIME_LIB`
+/// (set by `.ci/services.sh`), else the Debian package's path. `None`, saying why, when
+/// it is missing and the test may skip.
+pub fn faketime_lib() -> Option<PathBuf> {
+    let path = std::env::var_os("HOTLINE_FAKETIME_LIB")
+        .filter(|p| !p.is_empty())
+        .map_or_else(
+            || PathBuf::from("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"),
+            PathBuf::from,
+        );
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        !servers_required(),
+        "libfaketime is missing ({}), but HOTLINE_REQUIRE_SERVERS=1 requires the clock tests",
+        path.display()
+    );
+    eprintln!("skipped: libfaketime is missing (apt-get install faketime)");
+    None
+}
+
+/// A wall-clock offset shared by the server processes started with [`FakeClock::envs`].
+pub struct FakeClock {
+    lib: PathBuf,
+    file: tempfile::NamedTempFile,
+}
+
+impl FakeClock {
+    /// A clock at real time, or `None` without libfaketime.
+    pub fn new() -> Option<Self> {
+        let clock = FakeClock {
+            lib: faketime_lib()?,
+            file: tempfile::NamedTempFile::new().expect("temp file"),
+        };
+        clock.set("+0");
+        Some(clock)
+    }
+
+    /// Moves every process's clock to `offset` from real time (`+1h`, `+90m`).
+    pub fn set(&self, offset: &str) {
+        std::fs::write(self.file.path(), format!("{offset}\n")).expect("write the offset");
+    }
+
+    /// The environment that puts a process on this clock.
+    pub fn envs(&self) -> Vec<(String, String)> {
+        vec![
+            ("LD_PRELOAD".to_owned(), self.lib.display().to_string()),
+            (
+                "FAKETIME_TIMESTAMP_FILE".to_owned(),
+                self.file.path().display().to_string(),
+            ),
+            ("FAKETIME_NO_CACHE".to_owned(), "1".to_owned()),
+            ("FAKETIME_DONT_FAKE_MONOTONIC".to_owned(), "1".to_owned()),
+        ]
     }
 }
