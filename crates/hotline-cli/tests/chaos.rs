@@ -10,6 +10,11 @@
 //!   state change is in its ticket's timeline at the acknowledged version, no ticket
 //!   exists that no client created, and `hotline audit verify --deep` finds every
 //!   hash chain intact and every stored ticket equal to the replay of its events.
+//! - **PostgreSQL outages under load**: the same load while the test's own
+//!   PostgreSQL cluster is stopped for 2 s, 3 times; calls fail UNAVAILABLE and are
+//!   retried, and the same checks hold afterwards.
+//! - **Redis outages under load**: the same load through two replicas sharing
+//!   PostgreSQL and a Redis that is killed for 2 s, 3 times.
 //! - **races across replicas** (PostgreSQL): 50 concurrent signs, then 50 replies,
 //!   and on another ticket 50 returns, spread over 3 server processes: exactly one
 //!   of each succeeds and the timeline holds it once.
@@ -28,7 +33,7 @@ use hotline_proto::v1::{self as pb, Role};
 use pb::admin_service_client::AdminServiceClient;
 use pb::department_service_client::DepartmentServiceClient;
 use pb::ticket_service_client::TicketServiceClient;
-use support::{Authed, Database, Server, audit_deep, bearer, required};
+use support::{Authed, Database, PgCluster, RedisServer, Server, audit_deep, bearer, required};
 use tokio::time::Instant;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -340,15 +345,28 @@ impl Step {
     }
 }
 
-/// Runs the kill -9 scenario against `server` (started restartable); `audit_args`
-/// name its database for `hotline audit verify`.
-async fn kill_under_load(backend: &str, server: Server, audit_args: &[&str]) {
-    let server = Arc::new(Mutex::new(server));
-    let (channel, admin_key) = {
-        let server = server.lock().expect("server");
-        (server.lazy_channel(), server.admin_key())
+/// Runs load through `servers` (addresses of one or more replicas) while `fault` is
+/// injected [`KILLS`] times, evenly spread; `audit_args` name the database for
+/// `hotline audit verify`. Prints and checks what the clients were told.
+async fn under_faults(
+    scenario: &str,
+    addrs: Vec<String>,
+    admin_key: &str,
+    mut fault: impl FnMut() + Send + 'static,
+    audit_args: &[&str],
+) {
+    let lazy = |addr: &str| {
+        Channel::from_shared(format!("http://{addr}"))
+            .expect("address")
+            .connect_timeout(Duration::from_secs(2))
+            .connect_lazy()
     };
-    let keys = set_up(channel.clone(), &admin_key).await;
+    let channel = lazy(&addrs[0]);
+    let keys = set_up(channel.clone(), admin_key).await;
+    if addrs.len() > 1 {
+        // Other replicas reread reference data every 5 s: let them learn the bureau.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+    }
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let load = Duration::from_secs(load_seconds());
     let stop_at = Instant::now() + load;
@@ -356,8 +374,7 @@ async fn kill_under_load(backend: &str, server: Server, audit_args: &[&str]) {
     let mut clients = Vec::new();
     for c in 0..CLIENTS {
         // A channel per client, as separate department systems would have.
-        let channel = server.lock().expect("server").lazy_channel();
-        let mut client = Client::new(channel, &keys, Arc::clone(&ledger));
+        let mut client = Client::new(lazy(&addrs[c % addrs.len()]), &keys, Arc::clone(&ledger));
         clients.push(tokio::spawn(async move {
             let mut n = c * 100_000;
             while Instant::now() < stop_at {
@@ -370,28 +387,18 @@ async fn kill_under_load(backend: &str, server: Server, audit_args: &[&str]) {
             }
         }));
     }
-    let killer = {
-        let server = Arc::clone(&server);
-        tokio::task::spawn_blocking(move || {
-            for _ in 0..KILLS {
-                std::thread::sleep(load / u32::try_from(KILLS + 1).expect("small"));
-                let mut server = server.lock().expect("server");
-                server.kill();
-                std::thread::sleep(Duration::from_millis(300));
-                server.restart();
-            }
-        })
-    };
-    killer.await.expect("killer");
+    let injector = tokio::task::spawn_blocking(move || {
+        for _ in 0..KILLS {
+            std::thread::sleep(load / u32::try_from(KILLS + 1).expect("small"));
+            fault();
+        }
+    });
+    injector.await.expect("fault injector");
     for client in clients {
         client.await.expect("a load client failed");
     }
-
     // What the database holds, read through a fresh client.
-    let ledger = Arc::try_unwrap(ledger)
-        .expect("clients are done")
-        .into_inner()
-        .expect("ledger");
+    let ledger = std::mem::take(&mut *ledger.lock().expect("ledger"));
     let mut reader = Client::new(channel, &keys, Arc::new(Mutex::new(Ledger::default())));
     let mut stored: BTreeSet<String> = BTreeSet::new();
     let mut page_token = String::new();
@@ -464,7 +471,7 @@ async fn kill_under_load(backend: &str, server: Server, audit_args: &[&str]) {
     let report = audit_deep(audit_args);
     let writes = ledger.created.len() + ledger.changes.len();
     println!(
-        "kill -9 under load ({backend}): {KILLS} kills in {}s, {CLIENTS} clients, \
+        "{scenario}: {KILLS} faults in {}s, {CLIENTS} clients, \
          {writes} acknowledged writes ({} creates, {} state changes), {} retries \
          ({} found already applied), 0 lost, 0 duplicated; audit: {} tickets, {} events, \
          0 chain breaks, 0 projection mismatches",
@@ -483,11 +490,31 @@ async fn kill_under_load(backend: &str, server: Server, audit_args: &[&str]) {
     );
 }
 
+/// Kills `server` with SIGKILL and starts it again, shared with the fault injector.
+fn kill_and_restart(server: &Arc<Mutex<Server>>) -> impl FnMut() + Send + 'static {
+    let server = Arc::clone(server);
+    move || {
+        let mut server = server.lock().expect("server");
+        server.kill();
+        std::thread::sleep(Duration::from_millis(300));
+        server.restart();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_survives_kill_9_under_load() {
     let server = Server::start_restartable(&["--log-level", "warn", "--rate-limit", "0"]);
     let dir = server.dir.path().display().to_string();
-    kill_under_load("SQLite", server, &["--data-dir", &dir]).await;
+    let (addr, admin_key) = (server.addr.clone(), server.admin_key());
+    let server = Arc::new(Mutex::new(server));
+    under_faults(
+        "kill -9 under load (SQLite)",
+        vec![addr],
+        &admin_key,
+        kill_and_restart(&server),
+        &["--data-dir", &dir],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -505,7 +532,91 @@ async fn postgres_survives_kill_9_under_load() {
         "--rate-limit",
         "0",
     ]);
-    kill_under_load("PostgreSQL", server, &["--database-url", &url]).await;
+    let (addr, admin_key) = (server.addr.clone(), server.admin_key());
+    let server = Arc::new(Mutex::new(server));
+    under_faults(
+        "kill -9 under load (PostgreSQL)",
+        vec![addr],
+        &admin_key,
+        kill_and_restart(&server),
+        &["--database-url", &url],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outages_under_load_lose_nothing() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let url = cluster.url();
+    let server = Server::start(&[
+        "--database-url",
+        &url,
+        "--log-level",
+        "error",
+        "--rate-limit",
+        "0",
+    ]);
+    let cluster = Arc::new(cluster);
+    let outage = {
+        let cluster = Arc::clone(&cluster);
+        move || {
+            cluster.stop();
+            std::thread::sleep(Duration::from_secs(2));
+            cluster.resume();
+        }
+    };
+    under_faults(
+        "PostgreSQL stopped under load",
+        vec![server.addr.clone()],
+        &server.admin_key(),
+        outage,
+        &["--database-url", &url],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outages_under_load_lose_nothing() {
+    let Some(base) = required("TEST_DATABASE_URL") else {
+        return;
+    };
+    if required("TEST_REDIS_URL").is_none() {
+        return;
+    }
+    let database = Database::create(&base, "hotline_redis_chaos").await;
+    let url = database.url();
+    let redis = Arc::new(Mutex::new(RedisServer::start()));
+    let redis_url = redis.lock().expect("redis").url();
+    let args = [
+        "--database-url",
+        url.as_str(),
+        "--redis-url",
+        redis_url.as_str(),
+        "--log-level",
+        "error",
+        "--rate-limit",
+        "0",
+    ];
+    let replicas: Vec<Server> = (0..2).map(|_| Server::start(&args)).collect();
+    let outage = {
+        let redis = Arc::clone(&redis);
+        move || {
+            let mut redis = redis.lock().expect("redis");
+            redis.kill();
+            std::thread::sleep(Duration::from_secs(2));
+            redis.restart();
+        }
+    };
+    under_faults(
+        "Redis killed under load (2 replicas)",
+        replicas.iter().map(|r| r.addr.clone()).collect(),
+        &replicas[0].admin_key(),
+        outage,
+        &["--database-url", &url],
+    )
+    .await;
 }
 
 /// Sends `RACERS` copies of one call at once, spread over `channels`, and returns

@@ -525,3 +525,52 @@ impl FakeClock {
         ]
     }
 }
+
+/// A `redis-server` child without persistence on a port of its own; dropping it kills it.
+pub struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts one (`.ci/services.sh` installs the binary).
+    pub fn start() -> Self {
+        let mut redis = RedisServer {
+            port: free_port(),
+            child: None,
+        };
+        redis.restart();
+        redis
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts it (again) on its port.
+    pub fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (.ci/services.sh installs it)");
+        self.child = Some(child);
+        wait_for_port(self.port);
+    }
+
+    /// Kills it with SIGKILL: connections break without a goodbye.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL redis-server");
+            child.wait().expect("reap redis-server");
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
