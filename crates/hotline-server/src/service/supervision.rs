@@ -293,7 +293,7 @@ impl SupervisionService for SupervisionApi {
     ) -> Result<Response<pb::ListOverdueResponse>, Status> {
         let principal = self
             .shared
-            .authorize(request.metadata(), Rpc::ListOverdue)
+            .authorize(&request, Rpc::ListOverdue)
             .await?;
         Ok(Response::new(
             self.list_overdue_items(&principal, request.into_inner())
@@ -308,7 +308,7 @@ impl SupervisionService for SupervisionApi {
     ) -> Result<Response<pb::ListDueSoonResponse>, Status> {
         let principal = self
             .shared
-            .authorize(request.metadata(), Rpc::ListDueSoon)
+            .authorize(&request, Rpc::ListDueSoon)
             .await?;
         Ok(Response::new(
             self.list_due_soon_items(&principal, request.into_inner())
@@ -371,7 +371,7 @@ impl SupervisionService for SupervisionApi {
     ) -> Result<Response<pb::GetDepartmentStatsResponse>, Status> {
         let principal = self
             .shared
-            .authorize(request.metadata(), Rpc::GetDepartmentStats)
+            .authorize(&request, Rpc::GetDepartmentStats)
             .await?;
         Ok(Response::new(
             self.stats(&principal, request.into_inner()).await?,
@@ -384,7 +384,7 @@ impl SupervisionService for SupervisionApi {
         request: Request<pb::ListHotspotsRequest>,
     ) -> Result<Response<pb::ListHotspotsResponse>, Status> {
         self.shared
-            .authorize(request.metadata(), Rpc::ListHotspots)
+            .authorize(&request, Rpc::ListHotspots)
             .await?;
         Ok(Response::new(self.hotspots(request.into_inner()).await?))
     }

@@ -253,7 +253,7 @@ impl TicketService for TicketApi {
     ) -> Result<Response<pb::CreateTicketResponse>, Status> {
         let principal = self
             .shared
-            .authorize(request.metadata(), Rpc::CreateTicket)
+            .authorize(&request, Rpc::CreateTicket)
             .await?;
         Ok(Response::new(
             self.create(&principal, request.into_inner()).await?,
@@ -267,7 +267,7 @@ impl TicketService for TicketApi {
     ) -> Result<Response<pb::TicketResponse>, Status> {
         let principal = self
             .shared
-            .authorize(request.metadata(), Rpc::GetTicket)
+            .authorize(&request, Rpc::GetTicket)
             .await?;
         let id = ticket_id("ticket_id", &request.get_ref().ticket_id)
             .map_err(|v| ApiError::InvalidArgument(vec![v]))?;
@@ -285,7 +285,7 @@ impl TicketService for TicketApi {
     ) -> Result<Response<pb::ListTicketsResponse>, Status> {
         let principal = self
             .shared
-            .authorize(request.metadata(), Rpc::ListTickets)
+            .authorize(&request, Rpc::ListTickets)
             .await?;
         Ok(Response::new(
             self.list(&principal, request.into_inner()).await?,
@@ -299,7 +299,7 @@ impl TicketService for TicketApi {
     ) -> Result<Response<pb::GetTimelineResponse>, Status> {
         let principal = self
             .shared
-            .authorize(request.metadata(), Rpc::GetTimeline)
+            .authorize(&request, Rpc::GetTimeline)
             .await?;
         let id = ticket_id("ticket_id", &request.get_ref().ticket_id)
             .map_err(|v| ApiError::InvalidArgument(vec![v]))?;
@@ -367,7 +367,7 @@ impl TicketService for TicketApi {
     ) -> Result<Response<pb::TicketResponse>, Status> {
         let principal = self
             .shared
-            .authorize(request.metadata(), Rpc::MergeTickets)
+            .authorize(&request, Rpc::MergeTickets)
             .await?;
         Ok(Response::new(
             self.merge(&principal, request.into_inner()).await?,
@@ -381,7 +381,7 @@ impl TicketService for TicketApi {
     ) -> Result<Response<pb::FindSimilarResponse>, Status> {
         let principal = self
             .shared
-            .authorize(request.metadata(), Rpc::FindSimilar)
+            .authorize(&request, Rpc::FindSimilar)
             .await?;
         Ok(Response::new(
             self.similar(&principal, request.into_inner()).await?,
