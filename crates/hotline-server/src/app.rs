@@ -7,6 +7,7 @@ use crate::classifier::IntakeClassifier;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -62,8 +63,9 @@ pub struct App {
     /// The checked TLS setup; `None` serves plaintext.
     tls: Option<ServerTlsConfig>,
     /// Whether this start created the key hash secret: keys already stored
-    /// were hashed otherwise and no longer match, so a new admin key is due.
-    new_key_hash_secret: bool,
+    /// were hashed otherwise and no longer match, so a new admin key is due
+    /// (once: the flag is cleared when it is written).
+    new_key_hash_secret: AtomicBool,
 }
 
 impl App {
@@ -106,7 +108,7 @@ impl App {
             shared: Arc::new(shared),
             config,
             tls,
-            new_key_hash_secret,
+            new_key_hash_secret: AtomicBool::new(new_key_hash_secret),
         })
     }
 
@@ -120,7 +122,8 @@ impl App {
     /// Store errors, or the key file cannot be written.
     pub async fn ensure_admin_key(&self) -> anyhow::Result<Option<PathBuf>> {
         let keys = self.shared.store.list_api_keys().await?;
-        if !keys.is_empty() && !self.new_key_hash_secret {
+        let new_secret = self.new_key_hash_secret.swap(false, Ordering::SeqCst);
+        if !keys.is_empty() && !new_secret {
             return Ok(None);
         }
         if !keys.is_empty() {
