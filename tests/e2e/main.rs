@@ -9,6 +9,7 @@ mod closed_loop;
 mod handling;
 mod routing;
 mod supervision;
+mod tls;
 mod validation;
 mod watch;
 mod world;
