@@ -48,7 +48,9 @@ impl TestCa {
     pub fn server(&self) -> anyhow::Result<Pem> {
         let mut params =
             CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
-        params.distinguished_name.push(DnType::CommonName, "hotline test server");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "hotline test server");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.issue(&params)
     }
@@ -60,7 +62,9 @@ impl TestCa {
     /// Key generation or signing fails, or `key_id` is no IA5 string.
     pub fn client(&self, key_id: Option<&str>) -> anyhow::Result<Pem> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::CommonName, "intake desk");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "intake desk");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         if let Some(id) = key_id {
             let uri = format!("{}{id}", hotline_server::tls::KEY_URI_PREFIX);
@@ -92,7 +96,11 @@ impl TestCa {
 ///
 /// # Errors
 /// The file cannot be written.
-pub fn write(dir: &std::path::Path, name: &str, contents: &str) -> anyhow::Result<std::path::PathBuf> {
+pub fn write(
+    dir: &std::path::Path,
+    name: &str,
+    contents: &str,
+) -> anyhow::Result<std::path::PathBuf> {
     let path = dir.join(name);
     std::fs::write(&path, contents)?;
     Ok(path)

@@ -72,10 +72,7 @@ async fn make_key(server: &TestServer, role: Role) -> (String, String) {
 
 /// Connects over TLS presenting `identity` (or no certificate).
 async fn channel_as(server: &TestServer, ca: &TestCa, identity: Option<&Pem>) -> Channel {
-    server
-        .connect(Some(ca.client_tls(identity)))
-        .await
-        .unwrap()
+    server.connect(Some(ca.client_tls(identity))).await.unwrap()
 }
 
 /// Calls `ListDepartments` (ADMIN only) through `channel` with `key`.
@@ -142,7 +139,14 @@ async fn mutual_tls_refuses_clients_without_a_certificate_of_the_client_ca() {
     // A certificate from another CA (the server is trusted all the same): refused.
     let other = TestCa::new("another CA").unwrap();
     let foreign = other.client(None).unwrap();
-    assert!(refused(&server, pki.ca.client_tls(Some(&foreign)), &server.admin_key).await);
+    assert!(
+        refused(
+            &server,
+            pki.ca.client_tls(Some(&foreign)),
+            &server.admin_key
+        )
+        .await
+    );
     // A certificate that names no key still needs a bearer key.
     let status = list_departments(channel_as(&server, &pki.ca, Some(&desk)).await, None)
         .await
@@ -236,7 +240,10 @@ async fn key_hashes_are_keyed_with_the_server_secret_which_survives_a_restart() 
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&secret_path).unwrap().permissions().mode();
+        let mode = std::fs::metadata(&secret_path)
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     // The stored hash is the HMAC under that secret, not the plain SHA-256.
@@ -308,10 +315,16 @@ async fn tls_files_that_cannot_be_used_stop_the_server_at_start() {
     .unwrap_err()
     .to_string();
     assert!(error.starts_with("tls_cert "), "{error}");
-    assert!(error.contains("server.crt: holds no PEM certificate"), "{error}");
+    assert!(
+        error.contains("server.crt: holds no PEM certificate"),
+        "{error}"
+    );
     let error = TestServer::start_with(|config| config.tls_cert = Some(not_pem.clone()))
         .await
         .unwrap_err()
         .to_string();
-    assert!(error.starts_with("tls_cert is set without tls_key"), "{error}");
+    assert!(
+        error.starts_with("tls_cert is set without tls_key"),
+        "{error}"
+    );
 }

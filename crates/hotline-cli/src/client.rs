@@ -102,7 +102,10 @@ fn read_pem(flag: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
     let bytes =
         std::fs::read(path).with_context(|| format!("{flag} {}: cannot read", path.display()))?;
     if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
-        bail!("{flag} {}: not a PEM file (-----BEGIN ...-----)", path.display());
+        bail!(
+            "{flag} {}: not a PEM file (-----BEGIN ...-----)",
+            path.display()
+        );
     }
     Ok(bytes)
 }
@@ -331,7 +334,10 @@ mod tests {
             ..TlsFiles::default()
         };
         let error = format!("{:#}", half.client_config().expect_err("no key"));
-        assert!(error.contains("--client-cert needs --client-key"), "{error}");
+        assert!(
+            error.contains("--client-cert needs --client-key"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

@@ -191,14 +191,21 @@ fn kubernetes_runs_three_replicas_probed_over_grpc_on_the_listen_port() {
     let volumes = at(pod, &["volumes"]).as_sequence().expect("volumes");
     let volume = volumes
         .iter()
-        .find(|v| v["secret"]["secretName"].as_str() == Some(text(&key_hash, &["metadata", "name"])))
+        .find(|v| {
+            v["secret"]["secretName"].as_str() == Some(text(&key_hash, &["metadata", "name"]))
+        })
         .expect("a volume of the key hash secret");
-    let mounts = at(container, &["volumeMounts"]).as_sequence().expect("mounts");
+    let mounts = at(container, &["volumeMounts"])
+        .as_sequence()
+        .expect("mounts");
     let mount = mounts
         .iter()
         .find(|m| m["name"] == volume["name"])
         .expect("the key hash secret is mounted");
-    let file_name = secret_file.file_name().and_then(|n| n.to_str()).expect("a file");
+    let file_name = secret_file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a file");
     assert_eq!(
         secret_file.parent(),
         Some(Path::new(text(mount, &["mountPath"]))),

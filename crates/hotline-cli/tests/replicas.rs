@@ -578,8 +578,11 @@ async fn three_replicas_share_notifications_and_deadlines_and_survive_losing_red
     // One key hash secret for every replica: a key made through A works on B and C.
     let secrets = tempfile::tempdir().expect("tempdir");
     let key_hash_secret = secrets.path().join("key-hash.secret");
-    std::fs::write(&key_hash_secret, format!("{:064x}\n", u128::from(std::process::id())))
-        .expect("write the key hash secret");
+    std::fs::write(
+        &key_hash_secret,
+        format!("{:064x}\n", u128::from(std::process::id())),
+    )
+    .expect("write the key hash secret");
     let a = Replica::start(&database.url(), &redis.url(), &key_hash_secret);
     let (operator, water) = bootstrap(&a).await;
     // B and C start after the setup, so they load the policy and department at open.

@@ -423,7 +423,10 @@ async fn load_key_hasher(config: &ServerConfig) -> anyhow::Result<(KeyHasher, bo
         }
     };
     let text = tokio::fs::read(&path).await.with_context(|| {
-        format!("key_hash_secret_file {}: cannot read the file", path.display())
+        format!(
+            "key_hash_secret_file {}: cannot read the file",
+            path.display()
+        )
     })?;
     warn_if_readable_by_others(&path).await;
     let hasher = KeyHasher::new(text.trim_ascii()).with_context(|| {

@@ -379,7 +379,11 @@ mod tests {
         let two = hasher(2).hash(&secret);
         assert_ne!(one, plain);
         assert_ne!(one, two);
-        assert_eq!(one, hasher(1).hash(&secret), "the same secret hashes the same");
+        assert_eq!(
+            one,
+            hasher(1).hash(&secret),
+            "the same secret hashes the same"
+        );
     }
 
     #[test]

@@ -1129,8 +1129,12 @@ mod tests {
             "{error}"
         );
         assert!(!error.contains("pw-s3cr3t"), "{error}");
-        let config = load_with(&[("redis_url", "redis://:pw-s3cr3t@cache:6379/0")], &[], None)
-            .expect("a redis url");
+        let config = load_with(
+            &[("redis_url", "redis://:pw-s3cr3t@cache:6379/0")],
+            &[],
+            None,
+        )
+        .expect("a redis url");
         assert_eq!(
             config.redis_url.as_deref(),
             Some("redis://:pw-s3cr3t@cache:6379/0")
@@ -1210,19 +1214,28 @@ mod tests {
             ..ServerConfig::default()
         };
         let error = cert_only.validate().expect_err("no key").to_string();
-        assert!(error.starts_with("tls_cert is set without tls_key"), "{error}");
+        assert!(
+            error.starts_with("tls_cert is set without tls_key"),
+            "{error}"
+        );
         let key_only = ServerConfig {
             tls_key: Some(PathBuf::from("/etc/hotline/tls.key")),
             ..ServerConfig::default()
         };
         let error = key_only.validate().expect_err("no cert").to_string();
-        assert!(error.starts_with("tls_key is set without tls_cert"), "{error}");
+        assert!(
+            error.starts_with("tls_key is set without tls_cert"),
+            "{error}"
+        );
         let ca_only = ServerConfig {
             client_ca: Some(PathBuf::from("/etc/hotline/ca.pem")),
             ..ServerConfig::default()
         };
         let error = ca_only.validate().expect_err("no tls").to_string();
-        assert!(error.starts_with("client_ca needs tls_cert and tls_key"), "{error}");
+        assert!(
+            error.starts_with("client_ca needs tls_cert and tls_key"),
+            "{error}"
+        );
         let mutual = ServerConfig {
             client_ca: Some(PathBuf::from("/etc/hotline/ca.pem")),
             ..key_only
@@ -1242,8 +1255,14 @@ mod tests {
             error.starts_with("refusing plaintext gRPC on 0.0.0.0:50051"),
             "{error}"
         );
-        assert!(error.contains("--tls-cert"), "says how to serve TLS: {error}");
-        assert!(error.contains("--allow-plaintext"), "says how to allow it: {error}");
+        assert!(
+            error.contains("--tls-cert"),
+            "says how to serve TLS: {error}"
+        );
+        assert!(
+            error.contains("--allow-plaintext"),
+            "says how to allow it: {error}"
+        );
         assert!(error.contains("HOTLINE_ALLOW_PLAINTEXT"), "{error}");
 
         let allowed = load_with(

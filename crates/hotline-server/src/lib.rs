@@ -38,8 +38,8 @@ pub use app::{App, migrate};
 pub use audit::{AuditReport, audit, verify as verify_store};
 pub use classifier::{ClassifierSource, IntakeClassifier, LoadError};
 pub use config::{
-    ADMIN_KEY_FILE, ConfigError, DATABASE_FILE, Database, KEY_HASH_SECRET_FILE, Layers, LogFormat, MIN_METRICS_INTERVAL,
-    MIN_SWEEP_INTERVAL, Origin, SETTINGS, Scope, ServerConfig, Setting, load as load_config,
-    parse_interval,
+    ADMIN_KEY_FILE, ConfigError, DATABASE_FILE, Database, KEY_HASH_SECRET_FILE, Layers, LogFormat,
+    MIN_METRICS_INTERVAL, MIN_SWEEP_INTERVAL, Origin, SETTINGS, Scope, ServerConfig, Setting,
+    load as load_config, parse_interval,
 };
 pub use sweeper::{SweepReport, Sweeper};

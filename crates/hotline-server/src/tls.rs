@@ -141,7 +141,9 @@ pub enum CertificateKeyError {
 ///
 /// # Errors
 /// A malformed key name, or several keys named.
-pub fn certificate_key_id(leaf: &CertificateDer<'_>) -> Result<Option<String>, CertificateKeyError> {
+pub fn certificate_key_id(
+    leaf: &CertificateDer<'_>,
+) -> Result<Option<String>, CertificateKeyError> {
     let Ok(cert) = webpki::EndEntityCert::try_from(leaf) else {
         // The handshake verified this certificate with the same parser, so
         // this is unreachable in practice; such a certificate names nothing.
@@ -189,8 +191,8 @@ mod tests {
 
     /// A self-signed certificate with these URI names, and its key (PEM).
     fn certificate_with_uris(uris: &[&str]) -> (CertificateDer<'static>, String, String) {
-        let mut params = rcgen::CertificateParams::new(vec!["client.test".to_owned()])
-            .expect("params");
+        let mut params =
+            rcgen::CertificateParams::new(vec!["client.test".to_owned()]).expect("params");
         for uri in uris {
             params.subject_alt_names.push(rcgen::SanType::URI(
                 (*uri).try_into().expect("an ia5 string"),
@@ -256,7 +258,12 @@ mod tests {
             tls_key: Some(key),
             ..ServerConfig::default()
         };
-        assert!(server_tls(&config).await.expect("a matching pair").is_some());
+        assert!(
+            server_tls(&config)
+                .await
+                .expect("a matching pair")
+                .is_some()
+        );
         let mismatched = ServerConfig {
             tls_key: Some(other),
             ..config.clone()
@@ -267,7 +274,10 @@ mod tests {
             tls_key: Some(cert.clone()),
             ..config.clone()
         };
-        let error = server_tls(&key_is_a_cert).await.expect_err("no key").to_string();
+        let error = server_tls(&key_is_a_cert)
+            .await
+            .expect_err("no key")
+            .to_string();
         assert!(error.starts_with("tls_key "), "{error}");
         assert!(error.contains("holds no PEM private key"), "{error}");
         let bad_ca = ServerConfig {
@@ -296,14 +306,20 @@ mod tests {
         };
         let missing = server_tls(&config).await.expect_err("missing").to_string();
         assert!(missing.starts_with("tls_cert "), "{missing}");
-        assert!(missing.contains("missing.pem: cannot read the file"), "{missing}");
+        assert!(
+            missing.contains("missing.pem: cannot read the file"),
+            "{missing}"
+        );
         let config = ServerConfig {
             tls_cert: Some(text.clone()),
             ..config
         };
         let not_pem = server_tls(&config).await.expect_err("not pem").to_string();
         assert!(not_pem.starts_with("tls_cert "), "{not_pem}");
-        assert!(not_pem.contains("cert.txt: holds no PEM certificate"), "{not_pem}");
+        assert!(
+            not_pem.contains("cert.txt: holds no PEM certificate"),
+            "{not_pem}"
+        );
         assert!(
             server_tls(&ServerConfig::default())
                 .await

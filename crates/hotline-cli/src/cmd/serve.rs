@@ -386,7 +386,13 @@ mod tests {
             };
             args.config().expect("valid")
         };
-        let bare = parse(&["hotline", "serve", "--allow-plaintext", "--listen", "0.0.0.0:1"]);
+        let bare = parse(&[
+            "hotline",
+            "serve",
+            "--allow-plaintext",
+            "--listen",
+            "0.0.0.0:1",
+        ]);
         assert!(bare.allow_plaintext);
         assert_eq!(bare.listen.to_string(), "0.0.0.0:1");
         assert!(bare.validate().is_ok());

@@ -405,9 +405,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::PutCalendarRequest>,
     ) -> Result<Response<pb::PutCalendarResponse>, Status> {
-        self.shared
-            .authorize(&request, Rpc::PutCalendar)
-            .await?;
+        self.shared.authorize(&request, Rpc::PutCalendar).await?;
         let calendar = self.store_calendar(request.into_inner()).await?;
         Ok(Response::new(pb::PutCalendarResponse {
             calendar: Some(calendar),
@@ -419,9 +417,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::GetCalendarRequest>,
     ) -> Result<Response<pb::GetCalendarResponse>, Status> {
-        self.shared
-            .authorize(&request, Rpc::GetCalendar)
-            .await?;
+        self.shared.authorize(&request, Rpc::GetCalendar).await?;
         Ok(Response::new(pb::GetCalendarResponse {
             calendar: Some(self.calendar().await?),
         }))
@@ -432,9 +428,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::CreateApiKeyRequest>,
     ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
-        self.shared
-            .authorize(&request, Rpc::CreateApiKey)
-            .await?;
+        self.shared.authorize(&request, Rpc::CreateApiKey).await?;
         Ok(Response::new(self.create_key(request.into_inner()).await?))
     }
 
@@ -443,9 +437,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::ListApiKeysRequest>,
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
-        self.shared
-            .authorize(&request, Rpc::ListApiKeys)
-            .await?;
+        self.shared.authorize(&request, Rpc::ListApiKeys).await?;
         let keys = self
             .shared
             .store
@@ -462,9 +454,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
-        self.shared
-            .authorize(&request, Rpc::RevokeApiKey)
-            .await?;
+        self.shared.authorize(&request, Rpc::RevokeApiKey).await?;
         Ok(Response::new(self.revoke_key(request.into_inner()).await?))
     }
 
@@ -484,9 +474,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::PutTaxonomyRequest>,
     ) -> Result<Response<pb::PutTaxonomyResponse>, Status> {
-        self.shared
-            .authorize(&request, Rpc::PutTaxonomy)
-            .await?;
+        self.shared.authorize(&request, Rpc::PutTaxonomy).await?;
         Ok(Response::new(
             self.store_taxonomy(request.into_inner()).await?,
         ))
@@ -497,9 +485,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::GetTaxonomyRequest>,
     ) -> Result<Response<pb::GetTaxonomyResponse>, Status> {
-        self.shared
-            .authorize(&request, Rpc::GetTaxonomy)
-            .await?;
+        self.shared.authorize(&request, Rpc::GetTaxonomy).await?;
         let snapshot = self.shared.snapshot();
         Ok(Response::new(pb::GetTaxonomyResponse {
             categories: snapshot
