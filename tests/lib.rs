@@ -1,10 +1,12 @@
 //! The end-to-end test fixture: [`TestServer`] starts a real hotline server on
-//! `127.0.0.1:0` with a temporary SQLite file and hands out typed gRPC clients
-//! authenticated with keys it creates through the admin API.
+//! `127.0.0.1:0` with a temporary SQLite file (over TLS when asked) and hands
+//! out typed gRPC clients authenticated with keys it creates through the admin
+//! API. [`pki`] makes certificate authorities and certificates for TLS tests.
 
 #![forbid(unsafe_code)]
 
 pub mod pii;
+pub mod pki;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,7 +22,7 @@ use tokio::task::JoinHandle;
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig};
 
 /// Adds `authorization: Bearer <key>` to every request.
 #[derive(Debug, Clone)]
@@ -52,6 +54,10 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     /// The admin key written at first start.
     pub admin_key: String,
+    /// The configuration it was started with (its `data_dir` is the temp dir).
+    pub config: ServerConfig,
+    /// The TLS setup of the fixture's own connection; `None` for plaintext.
+    client_tls: Option<ClientTlsConfig>,
     channel: Channel,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
@@ -68,27 +74,31 @@ impl TestServer {
     /// applied to its configuration first (e.g. a short `sweep_interval`, so
     /// deadlines light up while a test waits).
     pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> anyhow::Result<Self> {
-        pii::capture();
-        let dir = tempfile::tempdir()?;
-        let data_dir = dir.path().to_path_buf();
-        let mut config = ServerConfig::default();
-        configure(&mut config);
-        config.data_dir = data_dir.clone();
-        let app = App::open(config).await?;
-        let key_path = app
-            .ensure_admin_key()
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("a fresh database must get an admin key"))?;
-        let admin_key = std::fs::read_to_string(key_path)?.trim().to_owned();
-        Self::serve(app, dir, admin_key).await
+        Self::start_tls(configure, None).await
     }
 
-    /// Starts a second server on `first`'s database, as another replica would run:
-    /// same tickets and keys, a data directory of its own.
+    /// Starts a server as [`TestServer::start_with`] does, connecting the
+    /// fixture's own channel with `client_tls` (`None`: plaintext), e.g. with
+    /// the CA of the server certificate and, for mutual TLS, a client certificate.
+    pub async fn start_tls(
+        configure: impl FnOnce(&mut ServerConfig),
+        client_tls: Option<ClientTlsConfig>,
+    ) -> anyhow::Result<Self> {
+        pii::capture();
+        let dir = tempfile::tempdir()?;
+        let mut config = ServerConfig::default();
+        configure(&mut config);
+        config.data_dir = dir.path().to_path_buf();
+        Self::start_in(dir, config, client_tls, None).await
+    }
+
+    /// Starts a second server on `first`'s database and key hash secret, as another
+    /// replica would run: same tickets and keys, a data directory of its own.
     pub async fn replica_of(
         first: &TestServer,
         configure: impl FnOnce(&mut ServerConfig),
     ) -> anyhow::Result<Self> {
+        pii::capture();
         let dir = tempfile::tempdir()?;
         let mut config = ServerConfig::default();
         configure(&mut config);
@@ -97,12 +107,22 @@ impl TestServer {
             "sqlite://{}",
             first.data_dir.join("hotline.db").display()
         ));
-        let app = App::open(config).await?;
-        Self::serve(app, dir, first.admin_key.clone()).await
+        config.key_hash_secret_file = Some(first.data_dir.join("key-hash.secret"));
+        Self::start_in(dir, config, None, Some(first.admin_key.clone())).await
     }
 
-    async fn serve(app: App, dir: tempfile::TempDir, admin_key: String) -> anyhow::Result<Self> {
-        let data_dir = dir.path().to_path_buf();
+    async fn start_in(
+        dir: tempfile::TempDir,
+        config: ServerConfig,
+        client_tls: Option<ClientTlsConfig>,
+        admin_key: Option<String>,
+    ) -> anyhow::Result<Self> {
+        let app = App::open(config.clone()).await?;
+        let admin_key = match (app.ensure_admin_key().await?, admin_key) {
+            (Some(path), _) => std::fs::read_to_string(path)?.trim().to_owned(),
+            (None, Some(known)) => known,
+            (None, None) => anyhow::bail!("a fresh database must get an admin key"),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
@@ -110,18 +130,50 @@ impl TestServer {
             let _ = rx.await;
         }));
         // The listener is bound already: connecting needs no wait.
-        let channel = Channel::from_shared(format!("http://{addr}"))?
-            .connect()
-            .await?;
+        let channel = open_channel(addr, client_tls.clone()).await?;
         Ok(Self {
             addr,
-            data_dir,
+            data_dir: config.data_dir.clone(),
             admin_key,
+            config,
+            client_tls,
             channel,
             shutdown: Some(tx),
             handle: Some(handle),
             _dir: dir,
         })
+    }
+
+    /// Stops the server and starts it again on the same data directory, with
+    /// `configure` applied to its configuration; the admin key stays the same
+    /// unless the restart writes a new one.
+    pub async fn restart_with(
+        mut self,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> anyhow::Result<Self> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await??;
+        }
+        let mut config = self.config.clone();
+        configure(&mut config);
+        let dir = tempfile::tempdir()?;
+        let kept = std::mem::replace(&mut self._dir, dir);
+        let client_tls = self.client_tls.clone();
+        let admin_key = self.admin_key.clone();
+        Self::start_in(kept, config, client_tls, Some(admin_key)).await
+    }
+
+    /// Opens a new channel to the server: `https://127.0.0.1:PORT` with
+    /// `tls`, plaintext without.
+    ///
+    /// # Errors
+    /// The TLS setup is refused, or the connection (or, over TLS 1.2, the
+    /// handshake) fails.
+    pub async fn connect(&self, tls: Option<ClientTlsConfig>) -> anyhow::Result<Channel> {
+        open_channel(self.addr, tls).await
     }
 
     /// Stops the server gracefully and waits for it to finish.
@@ -137,12 +189,7 @@ impl TestServer {
 
     /// Returns an authenticated channel for `key` (`None`: no authorization header).
     pub fn authed(&self, key: Option<&str>) -> Authed {
-        let value = key.map(|k| {
-            format!("Bearer {k}")
-                .parse()
-                .unwrap_or_else(|_| MetadataValue::from_static("Bearer x"))
-        });
-        InterceptedService::new(self.channel.clone(), Bearer(value))
+        authed_on(self.channel.clone(), key)
     }
 
     /// Ticket client for a key.
@@ -183,6 +230,34 @@ impl TestServer {
             .await?;
         Ok(response.into_inner().key)
     }
+}
+
+/// Connects to `addr`: `https://` with `tls`, plaintext without.
+async fn open_channel(addr: SocketAddr, tls: Option<ClientTlsConfig>) -> anyhow::Result<Channel> {
+    let channel = match tls {
+        Some(tls) => {
+            Channel::from_shared(format!("https://{addr}"))?
+                .tls_config(tls)?
+                .connect()
+                .await?
+        }
+        None => {
+            Channel::from_shared(format!("http://{addr}"))?
+                .connect()
+                .await?
+        }
+    };
+    Ok(channel)
+}
+
+/// Wraps `channel` so that it sends `key` (`None`: no authorization header).
+pub fn authed_on(channel: Channel, key: Option<&str>) -> Authed {
+    let value = key.map(|k| {
+        format!("Bearer {k}")
+            .parse()
+            .unwrap_or_else(|_| MetadataValue::from_static("Bearer x"))
+    });
+    InterceptedService::new(channel, Bearer(value))
 }
 
 /// Stops the server, and fails the test if anything logged so far held PII.

@@ -10,6 +10,7 @@ mod handling;
 mod limits;
 mod routing;
 mod supervision;
+mod tls;
 mod validation;
 mod watch;
 mod world;

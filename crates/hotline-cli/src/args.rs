@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use jiff::Timestamp;
 
+use crate::client::{Remote, TlsFiles};
 use crate::cmd::{admin, bench, calendar, classify, demo, dept, health, serve, supervise, ticket};
 use crate::output::Format;
 
@@ -46,7 +47,7 @@ pub struct Cli {
 /// Where the server is, which key to send, and how to print.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Server address, `http://HOST:PORT` or `HOST:PORT`
+    /// Server address: `https://HOST:PORT`, `http://HOST:PORT`, or `HOST:PORT` (https with TLS flags)
     #[arg(
         long,
         global = true,
@@ -71,12 +72,56 @@ pub struct GlobalArgs {
     #[arg(long, global = true, help_heading = GLOBAL, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
 
+    /// PEM CA bundle the server's certificate must chain to (https:// only; default: system roots)
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL,
+        env = "HOTLINE_CA_CERT",
+        value_name = "PATH"
+    )]
+    pub ca_cert: Option<PathBuf>,
+
+    /// PEM client certificate for servers that require one (mutual TLS)
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL,
+        env = "HOTLINE_CLIENT_CERT",
+        value_name = "PATH",
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+
+    /// PEM private key of --client-cert
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL,
+        env = "HOTLINE_CLIENT_KEY",
+        value_name = "PATH",
+        requires = "client_cert"
+    )]
+    pub client_key: Option<PathBuf>,
+
     /// Print one JSON document (the RPC's response) instead of tables
     #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
 }
 
 impl GlobalArgs {
+    /// Returns the server address and TLS files to connect with.
+    pub fn target(&self) -> Remote {
+        Remote {
+            addr: self.addr.clone(),
+            tls: TlsFiles {
+                ca_cert: self.ca_cert.clone(),
+                client_cert: self.client_cert.clone(),
+                client_key: self.client_key.clone(),
+            },
+        }
+    }
+
     /// Returns the output format chosen by `--json`.
     pub fn format(&self) -> Format {
         if self.json {

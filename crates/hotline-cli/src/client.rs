@@ -1,7 +1,8 @@
-//! The connection to a hotline server: address normalisation, the API key, an
-//! interceptor that sends it as `authorization: Bearer KEY`, and typed clients.
+//! The connection to a hotline server: address normalisation, TLS (server CA
+//! and client certificate), the API key, an interceptor that sends it as
+//! `authorization: Bearer KEY`, and typed clients.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -12,7 +13,7 @@ use hotline_proto::v1::ticket_service_client::TicketServiceClient;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// The key file `hotline serve` writes for the first administrator.
 pub const ADMIN_KEY_FILE: &str = "hotline-admin.key";
@@ -53,6 +54,71 @@ impl Interceptor for BearerAuth {
     }
 }
 
+/// The TLS files a client uses: all optional. An `https://` address without
+/// `ca_cert` trusts the system's root certificates.
+#[derive(Debug, Clone, Default)]
+pub struct TlsFiles {
+    /// PEM bundle of the CAs the server's certificate must chain to.
+    pub ca_cert: Option<PathBuf>,
+    /// PEM client certificate chain, for servers that ask for one (mutual TLS).
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    /// Returns whether any TLS file is given (an address without a scheme then means https).
+    pub fn any(&self) -> bool {
+        self.ca_cert.is_some() || self.client_cert.is_some() || self.client_key.is_some()
+    }
+
+    /// Builds the client TLS setup, reading the files.
+    ///
+    /// # Errors
+    /// A file that cannot be read or is not PEM (naming its flag and path), or
+    /// a client certificate without its key (or the reverse).
+    fn client_config(&self) -> anyhow::Result<ClientTlsConfig> {
+        let mut tls = ClientTlsConfig::new();
+        tls = match &self.ca_cert {
+            Some(path) => tls.ca_certificate(Certificate::from_pem(read_pem("--ca-cert", path)?)),
+            None => tls.with_native_roots(),
+        };
+        match (&self.client_cert, &self.client_key) {
+            (Some(cert), Some(key)) => {
+                let cert = read_pem("--client-cert", cert)?;
+                let key = read_pem("--client-key", key)?;
+                tls = tls.identity(Identity::from_pem(cert, key));
+            }
+            (None, None) => {}
+            (Some(_), None) => bail!("--client-cert needs --client-key (its private key)"),
+            (None, Some(_)) => bail!("--client-key needs --client-cert (its certificate)"),
+        }
+        Ok(tls)
+    }
+}
+
+/// Reads a PEM file given by `flag`; the error names the flag and the path.
+fn read_pem(flag: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("{flag} {}: cannot read", path.display()))?;
+    if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        bail!(
+            "{flag} {}: not a PEM file (-----BEGIN ...-----)",
+            path.display()
+        );
+    }
+    Ok(bytes)
+}
+
+/// Where the server is and how to reach it.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// `https://HOST:PORT`, `http://HOST:PORT` or `HOST:PORT`.
+    pub addr: String,
+    /// The TLS files.
+    pub tls: TlsFiles,
+}
+
 /// An open connection to the server, from which typed clients are made.
 #[derive(Debug, Clone)]
 pub struct Connection {
@@ -63,17 +129,25 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `addr` (with or without `http://`), sending `key` if given.
+    /// Connects to the target (over TLS for `https://`), sending `key` if given.
     ///
     /// # Errors
-    /// Fails when the address is malformed, the key is not printable ASCII, or
-    /// the server cannot be reached.
-    pub async fn open(addr: &str, key: Option<String>) -> anyhow::Result<Self> {
-        let uri = normalize_addr(addr)?;
+    /// Fails when the address is malformed, a TLS file is unusable, the key is
+    /// not printable ASCII, or the server cannot be reached.
+    pub async fn open(target: &Remote, key: Option<String>) -> anyhow::Result<Self> {
+        let addr = &target.addr;
+        let uri = normalize_addr(addr, target.tls.any())?;
         let header = key.as_deref().map(bearer_header).transpose()?;
-        let endpoint = Endpoint::from_shared(uri.clone())
+        let mut endpoint = Endpoint::from_shared(uri.clone())
             .with_context(|| format!("invalid server address {addr:?}"))?
             .connect_timeout(CONNECT_TIMEOUT);
+        if uri.starts_with("https://") {
+            endpoint = endpoint
+                .tls_config(target.tls.client_config()?)
+                .map_err(|e| anyhow::anyhow!("cannot set up TLS: {}", error_chain(&e)))?;
+        } else if target.tls.any() {
+            bail!("--ca-cert, --client-cert and --client-key need an https:// address, not {uri}");
+        }
         let channel = endpoint
             .connect()
             .await
@@ -128,19 +202,21 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Turns `host:port` into `http://host:port`; URIs with a scheme pass unchanged.
-pub fn normalize_addr(addr: &str) -> anyhow::Result<String> {
+/// Turns `host:port` into `https://host:port` when TLS files are given, else
+/// `http://host:port`; `http://` and `https://` URIs pass unchanged.
+pub fn normalize_addr(addr: &str, tls: bool) -> anyhow::Result<String> {
     let addr = addr.trim().trim_end_matches('/');
     if addr.is_empty() {
         bail!("the server address is empty (set --addr or HOTLINE_ADDR)");
     }
     if addr.contains("://") {
-        if !addr.starts_with("http://") {
-            bail!("unsupported server address {addr:?}: only http:// is supported by this build");
+        if !(addr.starts_with("http://") || addr.starts_with("https://")) {
+            bail!("unsupported server address {addr:?}: use https://HOST:PORT or http://HOST:PORT");
         }
         return Ok(addr.to_owned());
     }
-    Ok(format!("http://{addr}"))
+    let scheme = if tls { "https" } else { "http" };
+    Ok(format!("{scheme}://{addr}"))
 }
 
 /// Builds the `authorization` header value for a key.
@@ -210,21 +286,74 @@ mod tests {
     use super::*;
 
     #[test]
-    fn addresses_without_a_scheme_get_http() {
+    fn addresses_without_a_scheme_get_http_or_https_with_tls_files() {
         assert_eq!(
-            normalize_addr("127.0.0.1:50051").expect("plain"),
+            normalize_addr("127.0.0.1:50051", false).expect("plain"),
             "http://127.0.0.1:50051"
         );
         assert_eq!(
-            normalize_addr("http://127.0.0.1:50051/").expect("scheme"),
+            normalize_addr("http://127.0.0.1:50051/", false).expect("scheme"),
             "http://127.0.0.1:50051"
         );
         assert_eq!(
-            normalize_addr("localhost:1").expect("host"),
+            normalize_addr("localhost:1", false).expect("host"),
             "http://localhost:1"
         );
-        assert!(normalize_addr("  ").is_err());
-        assert!(normalize_addr("https://hotline.example:443").is_err());
+        assert_eq!(
+            normalize_addr("hotline.example:443", true).expect("tls"),
+            "https://hotline.example:443"
+        );
+        assert_eq!(
+            normalize_addr("https://hotline.example:443", false).expect("https"),
+            "https://hotline.example:443"
+        );
+        assert!(normalize_addr("  ", false).is_err());
+        assert!(normalize_addr("ftp://hotline.example", false).is_err());
+    }
+
+    #[test]
+    fn tls_files_are_checked_and_named_in_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = dir.path().join("ca.txt");
+        std::fs::write(&text, "not pem").expect("write");
+        let files = TlsFiles {
+            ca_cert: Some(text),
+            ..TlsFiles::default()
+        };
+        let error = files.client_config().expect_err("not pem").to_string();
+        assert!(error.starts_with("--ca-cert "), "{error}");
+        assert!(error.contains("not a PEM file"), "{error}");
+        let missing = TlsFiles {
+            ca_cert: Some(dir.path().join("missing.pem")),
+            ..TlsFiles::default()
+        };
+        let error = missing.client_config().expect_err("missing").to_string();
+        assert!(error.contains("missing.pem: cannot read"), "{error}");
+        let half = TlsFiles {
+            client_cert: Some(dir.path().join("client.pem")),
+            ..TlsFiles::default()
+        };
+        let error = format!("{:#}", half.client_config().expect_err("no key"));
+        assert!(
+            error.contains("--client-cert needs --client-key"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn tls_files_need_an_https_address() {
+        let target = Remote {
+            addr: "http://127.0.0.1:1".to_owned(),
+            tls: TlsFiles {
+                ca_cert: Some(PathBuf::from("ca.pem")),
+                ..TlsFiles::default()
+            },
+        };
+        let error = Connection::open(&target, None)
+            .await
+            .expect_err("http with tls files")
+            .to_string();
+        assert!(error.contains("need an https:// address"), "{error}");
     }
 
     #[test]

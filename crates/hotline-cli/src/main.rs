@@ -121,7 +121,7 @@ async fn connect(global: &GlobalArgs, fallback: Option<&Path>) -> anyhow::Result
         env: env_key.as_deref(),
         fallback_file: fallback,
     })?;
-    let conn = Connection::open(&global.addr, key).await?;
+    let conn = Connection::open(&global.target(), key).await?;
     Ok(Ctx {
         conn,
         format: global.format(),

@@ -126,6 +126,9 @@ fn kubernetes_runs_three_replicas_probed_over_grpc_on_the_listen_port() {
         "a pod must listen on every interface, not {}",
         config.listen
     );
+    config
+        .validate()
+        .expect("the pod may listen on every interface (TLS or allow_plaintext)");
 
     let deployment = yaml("k8s/deployment.yaml");
     assert_eq!(text(&deployment, &["kind"]), "Deployment");
@@ -178,6 +181,41 @@ fn kubernetes_runs_three_replicas_probed_over_grpc_on_the_listen_port() {
         "the secret holds a PostgreSQL URL"
     );
 
+    // Every replica reads the same key hash secret, mounted from its Secret at
+    // the path the configuration names.
+    let secret_file = config
+        .key_hash_secret_file
+        .as_deref()
+        .expect("PostgreSQL replicas need key_hash_secret_file");
+    let key_hash = yaml("k8s/key-hash-secret.yaml");
+    let volumes = at(pod, &["volumes"]).as_sequence().expect("volumes");
+    let volume = volumes
+        .iter()
+        .find(|v| {
+            v["secret"]["secretName"].as_str() == Some(text(&key_hash, &["metadata", "name"]))
+        })
+        .expect("a volume of the key hash secret");
+    let mounts = at(container, &["volumeMounts"])
+        .as_sequence()
+        .expect("mounts");
+    let mount = mounts
+        .iter()
+        .find(|m| m["name"] == volume["name"])
+        .expect("the key hash secret is mounted");
+    let file_name = secret_file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a file");
+    assert_eq!(
+        secret_file.parent(),
+        Some(Path::new(text(mount, &["mountPath"]))),
+        "key_hash_secret_file is in the secret's mount"
+    );
+    assert!(
+        text(&key_hash, &["stringData", file_name]).len() >= 32,
+        "the secret holds a key {file_name} of 32 bytes or more"
+    );
+
     let service = yaml("k8s/service.yaml");
     assert_eq!(number(&service, &["spec", "ports", "0", "port"]), port);
     let pdb = yaml("k8s/pdb.yaml");
@@ -195,7 +233,7 @@ fn kubernetes_runs_three_replicas_probed_over_grpc_on_the_listen_port() {
     let resources = at(&kustomization, &["resources"])
         .as_sequence()
         .expect("resources");
-    assert_eq!(resources.len(), 5, "every manifest is applied");
+    assert_eq!(resources.len(), 6, "every manifest is applied");
 }
 
 #[test]
@@ -216,6 +254,38 @@ fn compose_runs_two_hotline_replicas_with_postgres_redis_and_a_collector() {
         "http://otel-collector:4317"
     );
     let listen: std::net::SocketAddr = env("HOTLINE_LISTEN").parse().expect("an address");
+    // The replicas listen on every interface of their containers: that needs
+    // TLS or the plaintext leave, which the loader and validation accept.
+    let vars: Vec<(String, String)> = at(hotline, &["environment"])
+        .as_mapping()
+        .expect("an environment mapping")
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
+        .collect();
+    let lookup = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let layers = Layers {
+        flags: Vec::new(),
+        env: &lookup,
+        file: None,
+    };
+    let config = hotline_server::load_config(&layers, Scope::Serve)
+        .expect("the compose environment is a valid configuration");
+    config
+        .validate()
+        .expect("the replicas may listen on every interface");
+    // Both replicas read one key hash secret, from a compose secret.
+    let secret_path = config
+        .key_hash_secret_file
+        .expect("PostgreSQL replicas need key_hash_secret_file");
+    let secret_name = secret_path
+        .strip_prefix("/run/secrets")
+        .expect("a compose secret")
+        .to_str()
+        .expect("utf-8");
+    let uses = at(hotline, &["secrets"]).as_sequence().expect("secrets");
+    assert!(uses.iter().any(|s| s.as_str() == Some(secret_name)));
+    let source = text(&compose, &["secrets", secret_name, "file"]);
+    assert!(read(source.trim_start_matches("./")).trim().len() >= 32);
     let check = at(hotline, &["healthcheck", "test"])
         .as_sequence()
         .expect("exec form")
@@ -270,7 +340,12 @@ fn the_dockerfile_builds_locked_and_runs_serve_as_a_non_root_user() {
         .collect();
     assert_command_exists(&words[1..]);
     // The environment the image sets names real settings.
-    for setting in ["HOTLINE_LISTEN", "HOTLINE_DATA_DIR", "HOTLINE_LOG_FORMAT"] {
+    for setting in [
+        "HOTLINE_LISTEN",
+        "HOTLINE_ALLOW_PLAINTEXT",
+        "HOTLINE_DATA_DIR",
+        "HOTLINE_LOG_FORMAT",
+    ] {
         assert!(dockerfile.contains(setting));
         assert!(
             hotline_server::SETTINGS.iter().any(|s| s.env == setting),

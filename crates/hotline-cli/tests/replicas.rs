@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead as _, BufReader};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -179,7 +180,7 @@ struct Replica {
 }
 
 impl Replica {
-    fn start(database_url: &str, redis_url: &str) -> Self {
+    fn start(database_url: &str, redis_url: &str, key_hash_secret: &Path) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = if std::env::var_os("TEST_LOG").is_some() {
             Stdio::inherit()
@@ -196,6 +197,8 @@ impl Replica {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
             .args(["--database-url", database_url, "--redis-url", redis_url])
+            .arg("--key-hash-secret-file")
+            .arg(key_hash_secret)
             .args(["--sweep-interval", "50ms", "--log-level", "warn"])
             .stdout(Stdio::piped())
             .stderr(log)
@@ -572,11 +575,19 @@ async fn three_replicas_share_notifications_and_deadlines_and_survive_losing_red
     let started = Instant::now();
     let mut redis = Redis::start();
     let database = Database::create(&database_base).await;
-    let a = Replica::start(&database.url(), &redis.url());
+    // One key hash secret for every replica: a key made through A works on B and C.
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let key_hash_secret = secrets.path().join("key-hash.secret");
+    std::fs::write(
+        &key_hash_secret,
+        format!("{:064x}\n", u128::from(std::process::id())),
+    )
+    .expect("write the key hash secret");
+    let a = Replica::start(&database.url(), &redis.url(), &key_hash_secret);
     let (operator, water) = bootstrap(&a).await;
     // B and C start after the setup, so they load the policy and department at open.
-    let b = Replica::start(&database.url(), &redis.url());
-    let c = Replica::start(&database.url(), &redis.url());
+    let b = Replica::start(&database.url(), &redis.url(), &key_hash_secret);
+    let c = Replica::start(&database.url(), &redis.url(), &key_hash_secret);
     let mut replicas = Vec::new();
     for replica in [&a, &b, &c] {
         replicas.push(Clients {

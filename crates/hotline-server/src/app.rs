@@ -1,11 +1,13 @@
-//! The server as a library: [`App::open`] the store and snapshot, bootstrap an
-//! admin key, and [`App::serve`] a bound listener until a shutdown future
-//! resolves, draining in-flight calls before the store is closed.
+//! The server as a library: [`App::open`] the store and snapshot (and read
+//! the TLS files and the key hash secret), bootstrap an admin key, and
+//! [`App::serve`] a bound listener until a shutdown future resolves, draining
+//! in-flight calls before the store is closed.
 
 use crate::classifier::IntakeClassifier;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -20,13 +22,13 @@ use hotline_store_sqlite::SqliteStore;
 use jiff::Timestamp;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpListener;
-use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::auth;
-use crate::config::{Database, ServerConfig};
+use crate::auth::{self, KeyHasher};
+use crate::config::{Database, KEY_HASH_SECRET_FILE, ServerConfig};
 use crate::service::{AdminApi, DepartmentApi, SupervisionApi, TicketApi};
 use crate::state::Shared;
 use crate::sweeper::Sweeper;
@@ -58,17 +60,26 @@ const BOOTSTRAP_KEY_NAME: &str = "bootstrap admin";
 pub struct App {
     shared: Arc<Shared>,
     config: ServerConfig,
+    /// The checked TLS setup; `None` serves plaintext.
+    tls: Option<ServerTlsConfig>,
+    /// Whether this start created the key hash secret: keys already stored
+    /// were hashed otherwise and no longer match, so a new admin key is due
+    /// (once: the flag is cleared when it is written).
+    new_key_hash_secret: AtomicBool,
 }
 
 impl App {
-    /// Opens and migrates the store, and loads departments, routing rules and
-    /// deadline policy into memory.
+    /// Reads the TLS files and the key hash secret (creating the secret for a
+    /// SQLite server that has none), opens and migrates the store, and loads
+    /// departments, routing rules and deadline policy into memory.
     ///
     /// # Errors
-    /// Invalid configuration, a store that cannot be opened or migrated, or
-    /// stored settings that do not parse.
+    /// Invalid configuration, an unusable TLS file or key hash secret, a store
+    /// that cannot be opened or migrated, or stored settings that do not parse.
     pub async fn open(config: ServerConfig) -> anyhow::Result<App> {
         let time_zone = config.validate()?;
+        let tls = crate::tls::server_tls(&config).await?;
+        let (key_hasher, new_key_hash_secret) = load_key_hasher(&config).await?;
         let source = config.classifier_source();
         let classifier = tokio::task::spawn_blocking(move || IntakeClassifier::load(&source))
             .await
@@ -81,6 +92,7 @@ impl App {
             config.time_zone.clone(),
             config.auto_dispatch_threshold,
             Arc::new(default_calendar(&config.time_zone)),
+            key_hasher,
         )
         .await
         .context("cannot load settings")?;
@@ -95,21 +107,33 @@ impl App {
         Ok(App {
             shared: Arc::new(shared),
             config,
+            tls,
+            new_key_hash_secret: AtomicBool::new(new_key_hash_secret),
         })
     }
 
-    /// Creates an ADMIN key when there is no key at all, writes it to
-    /// `data_dir/hotline-admin.key` (mode 0600) and returns that path; returns
-    /// `None` when keys exist. The key itself is never logged.
+    /// Creates an ADMIN key when there is no key at all, or when this start
+    /// created the key hash secret (the stored keys were hashed with another
+    /// secret, or none, and match nothing now); writes it to
+    /// `data_dir/hotline-admin.key` (mode 0600) and returns that path. Returns
+    /// `None` when usable keys exist. The key itself is never logged.
     ///
     /// # Errors
     /// Store errors, or the key file cannot be written.
     pub async fn ensure_admin_key(&self) -> anyhow::Result<Option<PathBuf>> {
         let keys = self.shared.store.list_api_keys().await?;
-        if !keys.is_empty() {
+        let new_secret = self.new_key_hash_secret.swap(false, Ordering::SeqCst);
+        if !keys.is_empty() && !new_secret {
             return Ok(None);
         }
-        let key = auth::generate_key()?;
+        if !keys.is_empty() {
+            tracing::warn!(
+                keys = keys.len(),
+                "a new key hash secret was created: the stored api keys no longer match and \
+                 must be issued again; a new bootstrap admin key is written"
+            );
+        }
+        let key = auth::generate_key(&self.shared.key_hasher)?;
         let path = self.config.admin_key_path();
         tokio::fs::create_dir_all(&self.config.data_dir)
             .await
@@ -158,6 +182,9 @@ impl App {
         let local = listener
             .local_addr()
             .context("listener has no local address")?;
+        // The bound address is what counts (`listen` may name port 0 or a host
+        // the caller resolved differently).
+        self.config.check_transport(local)?;
         let (health, health_service) = tonic_health::server::health_reporter();
         set_health(&health, ServingStatus::Serving).await;
         let reflection = tonic_reflection::server::Builder::configure()
@@ -176,7 +203,13 @@ impl App {
             }
         };
         let rpc_metrics = RpcMetrics::new(&opentelemetry::global::meter(SERVICE_NAME));
-        let server = Server::builder()
+        let mut builder = Server::builder();
+        if let Some(tls) = self.tls.clone() {
+            builder = builder
+                .tls_config(tls)
+                .context("tls_cert, tls_key and client_ca do not make a usable TLS setup")?;
+        }
+        let server = builder
             .timeout(RPC_TIMEOUT)
             .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
             .layer(RpcLayer::new(rpc_metrics))
@@ -203,7 +236,12 @@ impl App {
                     .max_encoding_message_size(MAX_RESPONSE_BYTES),
             )
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), signal);
-        tracing::info!(addr = %local, "serving grpc");
+        tracing::info!(
+            addr = %local,
+            tls = self.tls.is_some(),
+            client_certificates = self.config.client_ca.is_some(),
+            "serving grpc"
+        );
 
         // Rate limits apply from the first request; with Redis, all replicas share the buckets.
         let shared_limits = match &self.config.redis_url {
@@ -353,6 +391,79 @@ async fn set_health(health: &HealthReporter, status: ServingStatus) {
     }
 }
 
+/// Reads the key hash secret: the file `key_hash_secret_file` names, or for
+/// SQLite `data_dir/key-hash.secret`, created with 32 random bytes (hex) at
+/// first start. Returns the hasher and whether the secret was just created.
+/// The secret is the file's text without surrounding whitespace; it is never
+/// logged nor shown in errors.
+///
+/// # Errors
+/// PostgreSQL without the setting (replicas must share one secret), a file
+/// that cannot be read or created, or a secret under 32 bytes.
+async fn load_key_hasher(config: &ServerConfig) -> anyhow::Result<(KeyHasher, bool)> {
+    let (path, created) = match &config.key_hash_secret_file {
+        Some(path) => (path.clone(), false),
+        None => {
+            if let Database::Postgres(_) = config.database()? {
+                anyhow::bail!(
+                    "key_hash_secret_file is required with PostgreSQL: every replica must key \
+                     API key hashes with the same secret. Set --key-hash-secret-file FILE or \
+                     HOTLINE_KEY_HASH_SECRET_FILE to a file of 32 bytes or more shared by all \
+                     replicas (e.g. made by `openssl rand -hex 32`)"
+                );
+            }
+            let path = config.data_dir.join(KEY_HASH_SECRET_FILE);
+            tokio::fs::create_dir_all(&config.data_dir)
+                .await
+                .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+            let mut secret = [0u8; KeyHasher::MIN_SECRET_BYTES];
+            getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("os rng failed: {e}"))?;
+            let created = match write_new_secret_file(&path, &hex::encode(secret)).await {
+                Ok(()) => true,
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => false,
+                Err(error) => {
+                    return Err(anyhow::Error::new(error).context(format!(
+                        "cannot create the key hash secret {}",
+                        path.display()
+                    )));
+                }
+            };
+            if created {
+                tracing::info!(path = %path.display(), "key hash secret created");
+            }
+            (path, created)
+        }
+    };
+    let text = tokio::fs::read(&path).await.with_context(|| {
+        format!(
+            "key_hash_secret_file {}: cannot read the file",
+            path.display()
+        )
+    })?;
+    warn_if_readable_by_others(&path).await;
+    let hasher = KeyHasher::new(text.trim_ascii()).with_context(|| {
+        format!(
+            "key_hash_secret_file {}: too short (make one with `openssl rand -hex 32`)",
+            path.display()
+        )
+    })?;
+    Ok((hasher, created))
+}
+
+/// Warns when a secret file may be read by other users than its owner.
+async fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    if let Ok(metadata) = tokio::fs::metadata(path).await {
+        use std::os::unix::fs::PermissionsExt as _;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                "the key hash secret is readable by other users; make it mode 0600 or 0400"
+            );
+        }
+    }
+}
+
 /// Writes `secret` and a newline to a new file readable by its owner only. The
 /// file is created with mode 0600, never widened and narrowed afterwards; a
 /// stale file from an earlier database is replaced.
@@ -362,6 +473,12 @@ async fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => return Err(error),
     }
+    write_new_secret_file(path, secret).await
+}
+
+/// Writes `secret` and a newline to a file that must not exist yet, with mode
+/// 0600 from the start.
+async fn write_new_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
     let mut options = tokio::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -1,19 +1,26 @@
-//! Who may call what: API key generation and hashing, the [`Rpc`] list and the
-//! one authorization matrix ([`authorize`]), and a short-lived cache of key look-ups.
+//! Who may call what: API key generation and hashing, what a call presents
+//! ([`Credentials`]), the [`Rpc`] list and the one authorization matrix
+//! ([`authorize`]), and a short-lived cache of key look-ups.
 //!
 //! Keys are `hl_` followed by 64 hex digits (32 bytes from the OS RNG). Only
-//! their SHA-256 is stored: a key is a long random secret, so a fast hash is
-//! enough and a password hash on every call would cap throughput (SPEC §5).
+//! their HMAC-SHA-256 under a server secret is stored ([`KeyHasher`]): a key is
+//! a long random secret, so a fast hash is enough and a password hash on every
+//! call would cap throughput (SPEC §5); the server secret means a copy of the
+//! key table alone does not let anyone test guesses offline.
 //! The matrix is written out in `docs/authorization.md`; a test checks that
 //! the table and [`authorize`] agree on every (rpc, role) pair.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use hmac::{Hmac, KeyInit as _, Mac as _};
 use hotline_core::Role;
 use hotline_store::ApiKeyRecord;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
+
+use crate::tls::{CertificateKeyError, certificate_key_id};
 
 /// Prefix of every API key secret.
 pub const KEY_PREFIX: &str = "hl_";
@@ -137,7 +144,7 @@ pub struct NewKey {
     pub id: String,
     /// The secret (`hl_` + 64 hex digits), for the caller only.
     pub secret: String,
-    /// SHA-256 hex of the secret: what the store keeps.
+    /// Keyed hash of the secret ([`KeyHasher::hash`]): what the store keeps.
     pub secret_hash: String,
 }
 
@@ -151,11 +158,11 @@ impl std::fmt::Debug for NewKey {
     }
 }
 
-/// Generates a key id and secret from the operating system's RNG.
+/// Generates a key id and secret from the operating system's RNG, hashed with `hasher`.
 ///
 /// # Errors
 /// When the OS RNG is unavailable.
-pub fn generate_key() -> anyhow::Result<NewKey> {
+pub fn generate_key(hasher: &KeyHasher) -> anyhow::Result<NewKey> {
     let mut secret = [0u8; SECRET_BYTES];
     let mut id = [0u8; KEY_ID_BYTES];
     getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("os rng failed: {e}"))?;
@@ -163,14 +170,109 @@ pub fn generate_key() -> anyhow::Result<NewKey> {
     let secret = format!("{KEY_PREFIX}{}", hex::encode(secret));
     Ok(NewKey {
         id: format!("{KEY_ID_PREFIX}{}", hex::encode(id)),
-        secret_hash: hash_secret(&secret),
+        secret_hash: hasher.hash(&secret),
         secret,
     })
 }
 
-/// Returns the lowercase hex SHA-256 of a secret, as stored in `ApiKeyRecord.secret_hash`.
-pub fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+/// Hashes API key secrets as HMAC-SHA-256 keyed with the server secret: the
+/// form `ApiKeyRecord.secret_hash` holds. Every replica sharing a database
+/// must use the same server secret.
+#[derive(Clone)]
+pub struct KeyHasher {
+    /// The MAC keyed with the server secret, cloned for each hash.
+    mac: Hmac<Sha256>,
+}
+
+/// A server secret too short to key the hashes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the key hash secret has {0} bytes; at least {min} are needed", min = KeyHasher::MIN_SECRET_BYTES)]
+pub struct ShortSecret(pub usize);
+
+impl KeyHasher {
+    /// Fewest bytes of server secret accepted: as many as the hash's output.
+    pub const MIN_SECRET_BYTES: usize = 32;
+
+    /// Keys the hashes with `server_secret`.
+    ///
+    /// # Errors
+    /// A secret shorter than [`KeyHasher::MIN_SECRET_BYTES`].
+    pub fn new(server_secret: &[u8]) -> Result<Self, ShortSecret> {
+        if server_secret.len() < Self::MIN_SECRET_BYTES {
+            return Err(ShortSecret(server_secret.len()));
+        }
+        let mac = Hmac::<Sha256>::new_from_slice(server_secret)
+            .map_err(|_| ShortSecret(server_secret.len()))?;
+        Ok(Self { mac })
+    }
+
+    /// Keys the hashes with 32 bytes from the OS RNG: for a state through which
+    /// no key is ever checked again (a tool's sweeper).
+    ///
+    /// # Errors
+    /// When the OS RNG is unavailable.
+    pub fn random() -> anyhow::Result<Self> {
+        let mut secret = [0u8; Self::MIN_SECRET_BYTES];
+        getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("os rng failed: {e}"))?;
+        Ok(Self::new(&secret)?)
+    }
+
+    /// Returns the lowercase hex HMAC-SHA-256 of a key secret.
+    pub fn hash(&self, secret: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(secret.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// Never shows the server secret.
+impl std::fmt::Debug for KeyHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyHasher([redacted])")
+    }
+}
+
+/// What a call presents to prove who makes it: a bearer secret, a verified
+/// client certificate naming a key, or both; and where it comes from, for logs.
+#[derive(Debug, Clone)]
+pub struct Credentials<'a> {
+    /// The text after `Bearer ` in the `authorization` header, if any.
+    pub bearer: Option<&'a str>,
+    /// The key id the verified client certificate names, if any.
+    pub certificate_key: Result<Option<String>, CertificateKeyError>,
+    /// The peer's address, when the transport knows it.
+    pub peer: Option<SocketAddr>,
+}
+
+impl<'a> Credentials<'a> {
+    /// Reads the credentials of a request: its `authorization` metadata and the
+    /// client certificate the TLS handshake verified (first of the chain).
+    pub fn of<T>(request: &'a tonic::Request<T>) -> Self {
+        let bearer = request
+            .metadata()
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| {
+                text.strip_prefix("Bearer ")
+                    .or_else(|| text.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        let certificate_key = match request.peer_certs() {
+            Some(chain) => chain.first().map_or(Ok(None), certificate_key_id),
+            None => Ok(None),
+        };
+        Credentials {
+            bearer,
+            certificate_key,
+            peer: request.remote_addr(),
+        }
+    }
+
+    /// Returns the peer address for logs, or `unknown`.
+    pub fn peer_label(&self) -> String {
+        self.peer
+            .map_or_else(|| "unknown".to_owned(), |addr| addr.to_string())
+    }
 }
 
 /// Returns whether `text` has the shape of a key secret (checked before any look-up).
@@ -195,29 +297,31 @@ const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
 /// Entries kept before the cache is emptied; bounds memory under a flood of bad keys.
 const KEY_CACHE_MAX: usize = 10_000;
 
-/// A brief cache of key look-ups by secret hash, negative answers included.
+/// A brief cache of key look-ups by secret hash or by key id (a hash is hex
+/// digits only and an id starts with `key_`, so the two never collide),
+/// negative answers included.
 #[derive(Debug, Default)]
 pub struct KeyCache {
     entries: Mutex<HashMap<String, (Instant, Option<ApiKeyRecord>)>>,
 }
 
 impl KeyCache {
-    /// Returns the cached answer for a hash, if it is still fresh.
-    pub fn get(&self, secret_hash: &str) -> Option<Option<ApiKeyRecord>> {
+    /// Returns the cached answer for a hash or id, if it is still fresh.
+    pub fn get(&self, lookup: &str) -> Option<Option<ApiKeyRecord>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
-            .get(secret_hash)
+            .get(lookup)
             .filter(|(at, _)| at.elapsed() < KEY_CACHE_TTL)
             .map(|(_, record)| record.clone())
     }
 
-    /// Remembers the answer for a hash.
-    pub fn put(&self, secret_hash: String, record: Option<ApiKeyRecord>) {
+    /// Remembers the answer for a hash or id.
+    pub fn put(&self, lookup: String, record: Option<ApiKeyRecord>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= KEY_CACHE_MAX {
             entries.clear();
         }
-        entries.insert(secret_hash, (Instant::now(), record));
+        entries.insert(lookup, (Instant::now(), record));
     }
 
     /// Forgets everything, e.g. after a revocation.
@@ -235,28 +339,58 @@ mod tests {
 
     use super::*;
 
+    fn hasher(byte: u8) -> KeyHasher {
+        KeyHasher::new(&[byte; 32]).expect("32 bytes")
+    }
+
     #[test]
     fn generated_keys_have_the_documented_shape() {
-        let key = generate_key().expect("os rng");
+        let hasher = hasher(7);
+        let key = generate_key(&hasher).expect("os rng");
         assert!(is_well_formed_secret(&key.secret), "{}", key.id);
         assert_eq!(key.secret.len(), 3 + 64);
         assert!(key.id.starts_with("key_"));
         assert_eq!(key.id.len(), 4 + 16);
         assert!(key.id[4..].bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_eq!(key.secret_hash, hash_secret(&key.secret));
+        assert_eq!(key.secret_hash, hasher.hash(&key.secret));
         assert_eq!(key.secret_hash.len(), 64);
         assert!(!format!("{key:?}").contains(&key.secret));
-        let other = generate_key().expect("os rng");
+        let other = generate_key(&hasher).expect("os rng");
         assert_ne!(key.secret, other.secret);
         assert_ne!(key.id, other.id);
     }
 
     #[test]
-    fn hashing_is_sha256_hex() {
+    fn hashing_is_hmac_sha256_hex() {
+        // RFC 4231, test case 6: a 131-byte key.
+        let hasher = KeyHasher::new(&[0xaa; 131]).expect("long enough");
         assert_eq!(
-            hash_secret("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            hasher.hash("Test Using Larger Than Block-Size Key - Hash Key First"),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
+    }
+
+    #[test]
+    fn keyed_hashes_differ_from_plain_sha256_and_between_server_secrets() {
+        use sha2::Digest as _;
+        let secret = format!("hl_{}", "0f".repeat(32));
+        let plain = hex::encode(Sha256::digest(secret.as_bytes()));
+        let one = hasher(1).hash(&secret);
+        let two = hasher(2).hash(&secret);
+        assert_ne!(one, plain);
+        assert_ne!(one, two);
+        assert_eq!(
+            one,
+            hasher(1).hash(&secret),
+            "the same secret hashes the same"
+        );
+    }
+
+    #[test]
+    fn short_server_secrets_are_refused_and_none_is_shown() {
+        assert_eq!(KeyHasher::new(&[1; 31]).err(), Some(ShortSecret(31)));
+        assert!(KeyHasher::new(b"").is_err());
+        assert_eq!(format!("{:?}", hasher(0x41)), "KeyHasher([redacted])");
     }
 
     #[test]

@@ -27,6 +27,9 @@ use jiff::tz::TimeZone;
 pub const DATABASE_FILE: &str = "hotline.db";
 /// Name of the bootstrap admin key file inside `data_dir`.
 pub const ADMIN_KEY_FILE: &str = "hotline-admin.key";
+/// Name of the key hash secret a SQLite server creates inside `data_dir`
+/// when `key_hash_secret_file` is not set.
+pub const KEY_HASH_SECRET_FILE: &str = "key-hash.secret";
 
 /// Shortest sweep interval accepted: the sweeper's queries are cheap, but not free.
 pub const MIN_SWEEP_INTERVAL: Duration = Duration::from_millis(10);
@@ -38,6 +41,22 @@ pub const MIN_METRICS_INTERVAL: Duration = Duration::from_secs(1);
 pub struct ServerConfig {
     /// Address to listen on; the CLI binds it (the library serves a bound listener).
     pub listen: SocketAddr,
+    /// PEM certificate chain the server presents; with `tls_key` the gRPC port
+    /// speaks TLS only.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM bundle of the CAs client certificates must chain to. Set, every
+    /// client must present such a certificate (mutual TLS), and one naming an
+    /// API key may stand in for that key's secret.
+    pub client_ca: Option<PathBuf>,
+    /// Serves plaintext gRPC on a non-loopback address: for a service mesh or
+    /// ingress that terminates TLS in front of the server. Loopback needs no leave.
+    pub allow_plaintext: bool,
+    /// File of the server secret that keys API key hashes (at least 32 bytes).
+    /// `None`: `data_dir/key-hash.secret`, created at first start, which only a
+    /// SQLite server may use (replicas sharing PostgreSQL must share the secret).
+    pub key_hash_secret_file: Option<PathBuf>,
     /// Directory of the SQLite file and the admin key file.
     pub data_dir: PathBuf,
     /// `None` for the SQLite file in `data_dir`; `sqlite://PATH` for another SQLite file;
@@ -82,6 +101,11 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 50051)),
+            tls_cert: None,
+            tls_key: None,
+            client_ca: None,
+            allow_plaintext: false,
+            key_hash_secret_file: None,
             data_dir: PathBuf::from("."),
             database_url: None,
             redis_url: None,
@@ -106,6 +130,11 @@ impl fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerConfig")
             .field("listen", &self.listen)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("client_ca", &self.client_ca)
+            .field("allow_plaintext", &self.allow_plaintext)
+            .field("key_hash_secret_file", &self.key_hash_secret_file)
             .field("data_dir", &self.data_dir)
             .field("database_url", &self.database_url.as_deref().map(redact))
             .field("redis_url", &self.redis_url.as_deref().map(redact))
@@ -190,6 +219,9 @@ pub struct Setting {
     pub scope: Scope,
     /// Whether the value may hold credentials: never echoed, not even in errors.
     pub secret: bool,
+    /// Whether it is a yes/no setting, so that the bare flag (`--allow-plaintext`)
+    /// means `true`.
+    pub switch: bool,
     /// Parses and checks a value and stores it; the error says what is wrong
     /// with it, without repeating it.
     pub apply: fn(&mut ServerConfig, &str) -> Result<(), String>,
@@ -212,10 +244,71 @@ pub const SETTINGS: &[Setting] = &[
         about: "Address to listen on for gRPC",
         scope: Scope::Serve,
         secret: false,
+        switch: false,
         apply: |c, v| {
             c.listen = v
                 .parse()
                 .map_err(|_| "must be HOST:PORT with an IP address, e.g. 0.0.0.0:50051")?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "tls_cert",
+        flag: "tls-cert",
+        env: "HOTLINE_TLS_CERT",
+        value_name: "FILE",
+        default: "",
+        about: "PEM certificate chain of the server; with --tls-key, gRPC is served over TLS only",
+        scope: Scope::Serve,
+        secret: false,
+        switch: false,
+        apply: |c, v| {
+            c.tls_cert = (!v.is_empty()).then(|| PathBuf::from(v));
+            Ok(())
+        },
+    },
+    Setting {
+        key: "tls_key",
+        flag: "tls-key",
+        env: "HOTLINE_TLS_KEY",
+        value_name: "FILE",
+        default: "",
+        about: "PEM private key of --tls-cert",
+        scope: Scope::Serve,
+        secret: false,
+        switch: false,
+        apply: |c, v| {
+            c.tls_key = (!v.is_empty()).then(|| PathBuf::from(v));
+            Ok(())
+        },
+    },
+    Setting {
+        key: "client_ca",
+        flag: "client-ca",
+        env: "HOTLINE_CLIENT_CA",
+        value_name: "FILE",
+        default: "",
+        about: "PEM bundle of CAs: every client must present a certificate chaining to one (mutual TLS)",
+        scope: Scope::Serve,
+        secret: false,
+        switch: false,
+        apply: |c, v| {
+            c.client_ca = (!v.is_empty()).then(|| PathBuf::from(v));
+            Ok(())
+        },
+    },
+    Setting {
+        key: "allow_plaintext",
+        flag: "allow-plaintext",
+        env: "HOTLINE_ALLOW_PLAINTEXT",
+        value_name: "BOOL",
+        default: "false",
+        about: "Serve plaintext gRPC on a non-loopback address (a mesh or ingress terminates TLS in front)",
+        scope: Scope::Serve,
+        secret: false,
+        switch: true,
+        apply: |c, v| {
+            c.allow_plaintext = parse_bool(v)?;
             Ok(())
         },
     },
@@ -228,6 +321,7 @@ pub const SETTINGS: &[Setting] = &[
         about: "Directory of the SQLite database and the admin key file",
         scope: Scope::Storage,
         secret: false,
+        switch: false,
         apply: |c, v| {
             if v.is_empty() {
                 return Err("must not be empty".to_owned());
@@ -245,6 +339,7 @@ pub const SETTINGS: &[Setting] = &[
         about: "Database URL (sqlite://PATH) instead of SQLite in the data directory",
         scope: Scope::Storage,
         secret: true,
+        switch: false,
         apply: |c, v| {
             let candidate = ServerConfig {
                 database_url: (!v.is_empty()).then(|| v.to_owned()),
@@ -264,6 +359,7 @@ pub const SETTINGS: &[Setting] = &[
         about: "Redis (redis://HOST:PORT/DB) carrying notifications between replicas; empty keeps them in-process",
         scope: Scope::Serve,
         secret: true,
+        switch: false,
         apply: |c, v| {
             if v.is_empty() {
                 c.redis_url = None;
@@ -277,6 +373,22 @@ pub const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "key_hash_secret_file",
+        flag: "key-hash-secret-file",
+        env: "HOTLINE_KEY_HASH_SECRET_FILE",
+        value_name: "FILE",
+        default: "",
+        about: "File of the secret (32 bytes or more) keying API key hashes; required with PostgreSQL, \
+                else created as key-hash.secret in the data directory",
+        scope: Scope::Serve,
+        secret: false,
+        switch: false,
+        apply: |c, v| {
+            c.key_hash_secret_file = (!v.is_empty()).then(|| PathBuf::from(v));
+            Ok(())
+        },
+    },
+    Setting {
         key: "center",
         flag: "center",
         env: "HOTLINE_CENTER",
@@ -285,6 +397,7 @@ pub const SETTINGS: &[Setting] = &[
         about: "Center code, the prefix of ticket numbers",
         scope: Scope::Serve,
         secret: false,
+        switch: false,
         apply: |c, v| {
             check_center(v)?;
             c.center = v.to_owned();
@@ -300,6 +413,7 @@ pub const SETTINGS: &[Setting] = &[
         about: "IANA time zone of the center",
         scope: Scope::Serve,
         secret: false,
+        switch: false,
         apply: |c, v| {
             TimeZone::get(v).map_err(|_| "is not a known IANA time zone".to_owned())?;
             c.time_zone = v.to_owned();
@@ -315,6 +429,7 @@ pub const SETTINGS: &[Setting] = &[
         about: "Classifier confidence needed to dispatch at create",
         scope: Scope::Serve,
         secret: false,
+        switch: false,
         apply: |c, v| {
             let p: f64 = v.parse().map_err(|_| "must be a number from 0 to 1")?;
             if !(0.0..=1.0).contains(&p) {
@@ -333,6 +448,7 @@ pub const SETTINGS: &[Setting] = &[
         about: "How often the sweeper looks for due deadlines (500ms, 1s, 1m)",
         scope: Scope::Serve,
         secret: false,
+        switch: false,
         apply: |c, v| {
             c.sweep_interval = parse_interval(v, MIN_SWEEP_INTERVAL)?;
             Ok(())
@@ -347,6 +463,7 @@ pub const SETTINGS: &[Setting] = &[
         about: "Classifier model file from `hotline classify train`; without one, keyword rules alone categorise",
         scope: Scope::Serve,
         secret: false,
+        switch: false,
         apply: |c, v| {
             c.model = (!v.is_empty()).then(|| PathBuf::from(v));
             Ok(())
@@ -361,6 +478,7 @@ pub const SETTINGS: &[Setting] = &[
         about: "Keyword rules file (`category keyword+keyword` per line); empty uses the shipped rules",
         scope: Scope::Serve,
         secret: false,
+        switch: false,
         apply: |c, v| {
             c.keyword_rules = (!v.is_empty()).then(|| PathBuf::from(v));
             Ok(())
@@ -375,6 +493,7 @@ pub const SETTINGS: &[Setting] = &[
         about: "Log lines on stderr: text or json",
         scope: Scope::Storage,
         secret: false,
+        switch: false,
         apply: |c, v| {
             c.log_format = match v {
                 "text" => LogFormat::Text,
@@ -393,6 +512,7 @@ pub const SETTINGS: &[Setting] = &[
         about: "Log filter: a level or RUST_LOG directives (warn,hotline_server=debug)",
         scope: Scope::Storage,
         secret: false,
+        switch: false,
         apply: |c, v| {
             tracing_subscriber::EnvFilter::builder()
                 .parse(v)
@@ -410,6 +530,7 @@ pub const SETTINGS: &[Setting] = &[
         about: "OpenTelemetry collector (OTLP/gRPC, http://HOST:4317) for traces and metrics",
         scope: Scope::Serve,
         secret: false,
+        switch: false,
         apply: |c, v| {
             if v.is_empty() {
                 c.otlp_endpoint = None;
@@ -433,6 +554,7 @@ pub const SETTINGS: &[Setting] = &[
         about: "How often ticket gauges are recounted from the store when exporting",
         scope: Scope::Serve,
         secret: false,
+        switch: false,
         apply: |c, v| {
             c.metrics_interval = parse_interval(v, MIN_METRICS_INTERVAL)?;
             Ok(())
@@ -447,6 +569,7 @@ pub const SETTINGS: &[Setting] = &[
         about: "Requests per second per API key, shared by replicas through Redis (0: no limit)",
         scope: Scope::Serve,
         secret: false,
+        switch: false,
         apply: |c, v| {
             let rate: f64 = v
                 .parse()
@@ -466,6 +589,7 @@ pub const SETTINGS: &[Setting] = &[
         about: "Requests an API key may make at once above its rate",
         scope: Scope::Serve,
         secret: false,
+        switch: false,
         apply: |c, v| {
             c.rate_burst = v
                 .parse()
@@ -476,6 +600,15 @@ pub const SETTINGS: &[Setting] = &[
         },
     },
 ];
+
+/// Parses a yes/no value: `true` or `false` (also `1`, `0`, `yes`, `no`).
+fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err("must be true or false".to_owned()),
+    }
+}
 
 /// Checks a center code: 1 to 16 ASCII letters or digits.
 fn check_center(code: &str) -> Result<(), String> {
@@ -710,6 +843,30 @@ impl ServerConfig {
         self.data_dir.join(ADMIN_KEY_FILE)
     }
 
+    /// Returns whether the gRPC port speaks TLS (a certificate and its key are set).
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+
+    /// Refuses plaintext gRPC on `addr` unless it is a loopback address or
+    /// `allow_plaintext` is set: API keys and citizens' data must not cross a
+    /// network unencrypted by accident.
+    ///
+    /// # Errors
+    /// The refusal, saying how to serve TLS or allow plaintext.
+    pub fn check_transport(&self, addr: SocketAddr) -> anyhow::Result<()> {
+        if self.tls_enabled() || self.allow_plaintext || addr.ip().is_loopback() {
+            return Ok(());
+        }
+        bail!(
+            "refusing plaintext gRPC on {addr}, which is not a loopback address: API keys and \
+             citizens' data would cross the network unencrypted. Serve TLS with tls_cert and \
+             tls_key (--tls-cert FILE --tls-key FILE), or set allow_plaintext \
+             (--allow-plaintext, HOTLINE_ALLOW_PLAINTEXT=true) when a service mesh or ingress \
+             in front terminates TLS"
+        )
+    }
+
     /// Resolves `database_url` (or its absence) to a backend.
     ///
     /// # Errors
@@ -750,13 +907,30 @@ impl ServerConfig {
         }
     }
 
-    /// Checks a configuration built in code (the loader checks each value as
-    /// it reads it) and returns the parsed time zone.
+    /// Checks the settings together (the loader checks each value as it reads
+    /// it, not how they combine) and a configuration built in code, and
+    /// returns the parsed time zone. Reads no file: the TLS files are read
+    /// when the server opens.
     ///
     /// # Errors
     /// The first invalid setting, named by its file key.
-    pub(crate) fn validate(&self) -> anyhow::Result<TimeZone> {
+    pub fn validate(&self) -> anyhow::Result<TimeZone> {
         check_center(&self.center).map_err(|e| anyhow::anyhow!("center {e}"))?;
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => {
+                bail!("tls_cert is set without tls_key: TLS needs the certificate and its key")
+            }
+            (None, Some(_)) => {
+                bail!("tls_key is set without tls_cert: TLS needs the certificate and its key")
+            }
+            _ => {}
+        }
+        if self.client_ca.is_some() && !self.tls_enabled() {
+            bail!(
+                "client_ca needs tls_cert and tls_key: client certificates are only asked for over TLS"
+            );
+        }
+        self.check_transport(self.listen)?;
         if !(0.0..=1.0).contains(&self.auto_dispatch_threshold) {
             bail!("auto_dispatch_threshold must be a number from 0 to 1");
         }
@@ -980,45 +1154,49 @@ mod tests {
     #[test]
     fn secrets_are_never_echoed() {
         let error = message(load_with(
-            &[("database_url", "mysql://u:secret@h/db")],
+            &[("database_url", "mysql://u:pw-s3cr3t@h/db")],
             &[],
             None,
         ));
         assert!(error.starts_with("--database-url: unsupported"), "{error}");
-        assert!(!error.contains("secret"), "{error}");
+        assert!(!error.contains("pw-s3cr3t"), "{error}");
         let config = ServerConfig {
-            database_url: Some("postgres://u:secret@h/db".to_owned()),
+            database_url: Some("postgres://u:pw-s3cr3t@h/db".to_owned()),
             ..ServerConfig::default()
         };
         let shown = format!("{config:?}");
-        assert!(!shown.contains("secret"), "{shown}");
+        assert!(!shown.contains("pw-s3cr3t"), "{shown}");
         assert!(shown.contains("postgres://[redacted]"));
         let error = message(load_with(
             &[],
-            &[("HOTLINE_REDIS_URL", "http://u:secret@cache")],
+            &[("HOTLINE_REDIS_URL", "http://u:pw-s3cr3t@cache")],
             None,
         ));
         assert!(
             error.starts_with("environment variable HOTLINE_REDIS_URL: must be a Redis URL"),
             "{error}"
         );
-        assert!(!error.contains("secret"), "{error}");
-        let config = load_with(&[("redis_url", "redis://:secret@cache:6379/0")], &[], None)
-            .expect("a redis url");
+        assert!(!error.contains("pw-s3cr3t"), "{error}");
+        let config = load_with(
+            &[("redis_url", "redis://:pw-s3cr3t@cache:6379/0")],
+            &[],
+            None,
+        )
+        .expect("a redis url");
         assert_eq!(
             config.redis_url.as_deref(),
-            Some("redis://:secret@cache:6379/0")
+            Some("redis://:pw-s3cr3t@cache:6379/0")
         );
         let shown = format!("{config:?}");
-        assert!(!shown.contains("secret"), "{shown}");
+        assert!(!shown.contains("pw-s3cr3t"), "{shown}");
         assert!(shown.contains("redis://[redacted]"), "{shown}");
         let built = ServerConfig {
-            redis_url: Some("memcached://u:secret@cache".to_owned()),
+            redis_url: Some("memcached://u:pw-s3cr3t@cache".to_owned()),
             ..ServerConfig::default()
         };
         let error = built.validate().expect_err("not redis").to_string();
         assert!(error.starts_with("redis_url"), "{error}");
-        assert!(!error.contains("secret"), "{error}");
+        assert!(!error.contains("pw-s3cr3t"), "{error}");
     }
 
     #[test]
@@ -1075,5 +1253,92 @@ mod tests {
         };
         let error = busy_sweeper.validate().expect_err("too busy").to_string();
         assert!(error.starts_with("sweep_interval"), "{error}");
+    }
+
+    #[test]
+    fn tls_needs_a_certificate_and_its_key_and_client_cas_need_tls() {
+        let cert_only = ServerConfig {
+            tls_cert: Some(PathBuf::from("/etc/hotline/tls.crt")),
+            ..ServerConfig::default()
+        };
+        let error = cert_only.validate().expect_err("no key").to_string();
+        assert!(
+            error.starts_with("tls_cert is set without tls_key"),
+            "{error}"
+        );
+        let key_only = ServerConfig {
+            tls_key: Some(PathBuf::from("/etc/hotline/tls.key")),
+            ..ServerConfig::default()
+        };
+        let error = key_only.validate().expect_err("no cert").to_string();
+        assert!(
+            error.starts_with("tls_key is set without tls_cert"),
+            "{error}"
+        );
+        let ca_only = ServerConfig {
+            client_ca: Some(PathBuf::from("/etc/hotline/ca.pem")),
+            ..ServerConfig::default()
+        };
+        let error = ca_only.validate().expect_err("no tls").to_string();
+        assert!(
+            error.starts_with("client_ca needs tls_cert and tls_key"),
+            "{error}"
+        );
+        let mutual = ServerConfig {
+            client_ca: Some(PathBuf::from("/etc/hotline/ca.pem")),
+            ..key_only
+        };
+        assert!(mutual.validate().is_err(), "still no certificate");
+    }
+
+    #[test]
+    fn plaintext_is_refused_off_loopback_unless_allowed_or_tls() {
+        let every_interface = load_with(&[("listen", "0.0.0.0:50051")], &[], None)
+            .expect("each value is valid alone");
+        let error = every_interface
+            .validate()
+            .expect_err("plaintext on every interface")
+            .to_string();
+        assert!(
+            error.starts_with("refusing plaintext gRPC on 0.0.0.0:50051"),
+            "{error}"
+        );
+        assert!(
+            error.contains("--tls-cert"),
+            "says how to serve TLS: {error}"
+        );
+        assert!(
+            error.contains("--allow-plaintext"),
+            "says how to allow it: {error}"
+        );
+        assert!(error.contains("HOTLINE_ALLOW_PLAINTEXT"), "{error}");
+
+        let allowed = load_with(
+            &[("listen", "0.0.0.0:50051")],
+            &[("HOTLINE_ALLOW_PLAINTEXT", "true")],
+            None,
+        )
+        .expect("valid");
+        assert!(allowed.allow_plaintext);
+        assert!(allowed.validate().is_ok());
+        let from_file = load_with(
+            &[],
+            &[],
+            Some("listen = \"10.0.0.5:50051\"\nallow_plaintext = true"),
+        )
+        .expect("a toml boolean");
+        assert!(from_file.validate().is_ok());
+        let tls = ServerConfig {
+            tls_cert: Some(PathBuf::from("tls.crt")),
+            tls_key: Some(PathBuf::from("tls.key")),
+            ..every_interface.clone()
+        };
+        assert!(tls.validate().is_ok(), "TLS may listen anywhere");
+        for loopback in ["127.0.0.1:1", "[::1]:50051"] {
+            let config = load_with(&[("listen", loopback)], &[], None).expect("valid");
+            assert!(config.validate().is_ok(), "{loopback}");
+        }
+        let bad = message(load_with(&[("allow_plaintext", "sure")], &[], None));
+        assert_eq!(bad, "--allow-plaintext: must be true or false");
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! Layout: `config` (settings and their layers), `telemetry` (logs, spans,
 //! metrics, OTLP export), `app` (wiring and lifecycle), `state` (shared
-//! state, scoping, the mutation path), `auth` (keys and the matrix), `error`
+//! state, scoping, the mutation path), `auth` (keys, credentials and the
+//! matrix), `tls` (TLS files, client certificates to key ids), `error`
 //! (the one error type and its `Status` mapping), `convert` (proto ↔ domain),
 //! `settings` (stored setting documents), `analysis` (duplicates, hotspots,
 //! statistics), `notify` (watch streams), `sweeper` (warning lights and
@@ -32,13 +33,14 @@ mod settings;
 mod state;
 mod sweeper;
 pub mod telemetry;
+pub mod tls;
 
 pub use app::{App, migrate};
 pub use audit::{AuditReport, audit, verify as verify_store};
 pub use classifier::{ClassifierSource, IntakeClassifier, LoadError};
 pub use config::{
-    ADMIN_KEY_FILE, ConfigError, DATABASE_FILE, Database, Layers, LogFormat, MIN_METRICS_INTERVAL,
-    MIN_SWEEP_INTERVAL, Origin, SETTINGS, Scope, ServerConfig, Setting, load as load_config,
-    parse_interval,
+    ADMIN_KEY_FILE, ConfigError, DATABASE_FILE, Database, KEY_HASH_SECRET_FILE, Layers, LogFormat,
+    MIN_METRICS_INTERVAL, MIN_SWEEP_INTERVAL, Origin, SETTINGS, Scope, ServerConfig, Setting,
+    load as load_config, parse_interval,
 };
 pub use sweeper::{SweepReport, Sweeper};

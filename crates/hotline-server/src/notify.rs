@@ -338,6 +338,7 @@ mod tests {
             "UTC".to_owned(),
             1.0,
             Arc::new(AlwaysOpen),
+            crate::auth::KeyHasher::new(&[3; 32]).unwrap(),
         )
         .await
         .unwrap();

@@ -9,13 +9,12 @@ use hotline_core::{
     DomainError, Role, RoutingRule, Taxonomy, Ticket, TicketId,
 };
 use hotline_proto::v1 as pb;
-use hotline_store::{Store, StoreError, StoredEvent};
+use hotline_store::{ApiKeyRecord, Store, StoreError, StoredEvent};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use tokio::sync::{Mutex, broadcast, watch};
-use tonic::metadata::MetadataMap;
 
-use crate::auth::{self, KeyCache, Rpc};
+use crate::auth::{self, Credentials, KeyCache, KeyHasher, Rpc};
 use crate::classifier::{ClassifierSlot, IntakeClassifier};
 use crate::convert::{Pii, Target, ticket_to_proto};
 use crate::error::ApiError;
@@ -88,6 +87,8 @@ pub struct Shared {
     pub admin_lock: Mutex<()>,
     /// Recent key look-ups.
     pub keys: KeyCache,
+    /// Hashes key secrets with the server secret, for look-ups and new keys.
+    pub key_hasher: KeyHasher,
     /// Committed events, for watchers in this process.
     pub bus: broadcast::Sender<Notice>,
     /// Announces committed events to the other replicas, when Redis is configured.
@@ -124,6 +125,7 @@ impl Shared {
         time_zone_name: String,
         auto_dispatch_threshold: f64,
         default_calendar: Arc<dyn Calendar>,
+        key_hasher: KeyHasher,
     ) -> Result<Shared, ApiError> {
         let taxonomy = Taxonomy::builtin();
         let snapshot = load_snapshot(store.as_ref(), &taxonomy, &default_calendar).await?;
@@ -134,6 +136,7 @@ impl Shared {
             snapshot: RwLock::new(Arc::new(snapshot)),
             admin_lock: Mutex::new(()),
             keys: KeyCache::default(),
+            key_hasher,
             bus,
             fanout: OnceLock::new(),
             rate_limits: OnceLock::new(),
@@ -221,12 +224,17 @@ impl Shared {
             .to_string()
     }
 
-    /// Authenticates the request's API key and checks the authorization matrix.
+    /// Authenticates the request (bearer key, client certificate, or both) and
+    /// checks the authorization matrix.
     ///
     /// # Errors
     /// `Unauthenticated`, `PermissionDenied`, or `Unavailable` when keys cannot be read.
-    pub async fn authorize(&self, metadata: &MetadataMap, rpc: Rpc) -> Result<Principal, ApiError> {
-        let principal = self.authenticate(metadata).await?;
+    pub async fn authorize<T>(
+        &self,
+        request: &tonic::Request<T>,
+        rpc: Rpc,
+    ) -> Result<Principal, ApiError> {
+        let principal = self.authenticate(&Credentials::of(request)).await?;
         let span = tracing::Span::current();
         span.record("key_id", principal.key_id());
         span.record("role", principal.role().as_str());
@@ -245,46 +253,54 @@ impl Shared {
         }
     }
 
-    async fn authenticate(&self, metadata: &MetadataMap) -> Result<Principal, ApiError> {
-        let secret = metadata
-            .get("authorization")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|text| {
-                text.strip_prefix("Bearer ")
-                    .or_else(|| text.strip_prefix("bearer "))
-            })
-            .map(str::trim);
-        let Some(secret) = secret else {
-            tracing::warn!("request without bearer api key");
-            return Err(ApiError::Unauthenticated);
-        };
-        if !auth::is_well_formed_secret(secret) {
-            tracing::warn!("malformed api key");
-            return Err(ApiError::Unauthenticated);
-        }
-        let hash = auth::hash_secret(secret);
-        let record = match self.keys.get(&hash) {
-            Some(record) => record,
-            None => {
-                let record = self.store.api_key_by_hash(&hash).await?;
-                self.keys.put(hash.clone(), record.clone());
-                record
+    /// Finds the key a call acts as: the one its bearer secret hashes to, or,
+    /// without a secret, the one its verified client certificate names. When
+    /// both are present they must name the same key. Failures are logged with
+    /// the key id when known and the peer address, never with the secret.
+    ///
+    /// # Errors
+    /// `Unauthenticated`, or `Unavailable` when keys cannot be read.
+    pub async fn authenticate(&self, credentials: &Credentials<'_>) -> Result<Principal, ApiError> {
+        let peer = credentials.peer_label();
+        let certificate_key = match &credentials.certificate_key {
+            Ok(id) => id.as_deref(),
+            Err(error) => {
+                tracing::warn!(peer = %peer, error = %error, "unusable client certificate");
+                return Err(ApiError::Unauthenticated);
             }
         };
-        let Some(record) = record.filter(|r| auth::constant_time_eq(&r.secret_hash, &hash)) else {
-            tracing::warn!("unknown api key");
-            return Err(ApiError::Unauthenticated);
+        let record = match (credentials.bearer, certificate_key) {
+            (Some(secret), certificate_key) => {
+                let record = self.key_by_secret(secret, &peer).await?;
+                if let Some(named) = certificate_key
+                    && named != record.id
+                {
+                    tracing::warn!(
+                        key_id = %record.id,
+                        certificate_key_id = %named,
+                        peer = %peer,
+                        "bearer key and client certificate name different keys"
+                    );
+                    return Err(ApiError::Unauthenticated);
+                }
+                record
+            }
+            (None, Some(id)) => self.key_by_id(id, &peer).await?,
+            (None, None) => {
+                tracing::warn!(peer = %peer, "request without bearer api key");
+                return Err(ApiError::Unauthenticated);
+            }
         };
         if record.revoked_at.is_some() {
-            tracing::warn!(key_id = %record.id, "revoked api key used");
+            tracing::warn!(key_id = %record.id, peer = %peer, "revoked api key used");
             return Err(ApiError::Unauthenticated);
         }
         if record.expires_at.is_some_and(|at| at <= Timestamp::now()) {
-            tracing::warn!(key_id = %record.id, "expired api key used");
+            tracing::warn!(key_id = %record.id, peer = %peer, "expired api key used");
             return Err(ApiError::Unauthenticated);
         }
         if record.role == Role::Department && record.department_id.is_none() {
-            tracing::warn!(key_id = %record.id, "department api key without department");
+            tracing::warn!(key_id = %record.id, peer = %peer, "department api key without department");
             return Err(ApiError::Unauthenticated);
         }
         Ok(Principal {
@@ -293,6 +309,45 @@ impl Shared {
                 role: record.role,
                 department_id: record.department_id,
             },
+        })
+    }
+
+    /// Finds the key whose secret is `secret`, through the cache.
+    async fn key_by_secret(&self, secret: &str, peer: &str) -> Result<ApiKeyRecord, ApiError> {
+        if !auth::is_well_formed_secret(secret) {
+            tracing::warn!(peer = %peer, "malformed api key");
+            return Err(ApiError::Unauthenticated);
+        }
+        let hash = self.key_hasher.hash(secret);
+        let record = match self.keys.get(&hash) {
+            Some(record) => record,
+            None => {
+                let record = self.store.api_key_by_hash(&hash).await?;
+                self.keys.put(hash.clone(), record.clone());
+                record
+            }
+        };
+        record
+            .filter(|r| auth::constant_time_eq(&r.secret_hash, &hash))
+            .ok_or_else(|| {
+                tracing::warn!(peer = %peer, "unknown api key");
+                ApiError::Unauthenticated
+            })
+    }
+
+    /// Finds the key a client certificate names, through the cache.
+    async fn key_by_id(&self, id: &str, peer: &str) -> Result<ApiKeyRecord, ApiError> {
+        let record = match self.keys.get(id) {
+            Some(record) => record,
+            None => {
+                let record = self.store.api_key_by_id(id).await?;
+                self.keys.put(id.to_owned(), record.clone());
+                record
+            }
+        };
+        record.ok_or_else(|| {
+            tracing::warn!(certificate_key_id = %id, peer = %peer, "client certificate names an unknown key");
+            ApiError::Unauthenticated
         })
     }
 
@@ -493,6 +548,7 @@ mod tests {
                 "UTC".to_owned(),
                 0.8,
                 Arc::new(AlwaysOpen),
+                KeyHasher::new(&[3; 32]).expect("32 bytes"),
             )
             .await
             .unwrap(),

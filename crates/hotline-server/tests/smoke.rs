@@ -111,9 +111,16 @@ async fn start_on_postgres(schema: PgSchema) -> Server {
 
 async fn start_on(database_url: Option<String>) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
+    // PostgreSQL replicas share a key hash secret file; SQLite makes its own.
+    let key_hash_secret_file = database_url.as_ref().map(|_| {
+        let path = dir.path().join("shared-key-hash.secret");
+        std::fs::write(&path, "0123456789abcdef".repeat(4)).expect("write the secret");
+        path
+    });
     let config = ServerConfig {
         data_dir: dir.path().to_path_buf(),
         database_url,
+        key_hash_secret_file,
         ..ServerConfig::default()
     };
     let app = App::open(config).await.expect("app opens");

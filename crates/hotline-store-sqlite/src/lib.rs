@@ -1026,6 +1026,20 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn api_key_by_id(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let row = sqlx::query(concat!(
+            "select ",
+            api_key_columns!(),
+            " from api_keys where id = ?"
+        ))
+        .bind(id.to_owned())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db("finding an api key"))?;
+        row.as_ref().map(api_key_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
         let rows = sqlx::query(concat!(
             "select ",

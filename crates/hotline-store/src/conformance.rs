@@ -2119,6 +2119,12 @@ pub async fn reference_data_settings_and_api_keys<B: Backend>(backend: &B) {
     };
     assert_eq!(by_hash(&k2.secret_hash).await, Some(k2.clone()));
     assert_eq!(by_hash("no-such-hash").await, None);
+    let by_id = async |id: &str| match store.api_key_by_id(id).await {
+        Ok(found) => found,
+        Err(error) => panic!("api_key_by_id: {error}"),
+    };
+    assert_eq!(by_id("k3").await, Some(k3.clone()));
+    assert_eq!(by_id("no-such-key").await, None);
 
     let duplicate_id = ApiKeyRecord {
         secret_hash: "another".to_owned(),

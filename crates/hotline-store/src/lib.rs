@@ -549,6 +549,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Finds a key by the hash of its secret.
     async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
 
+    /// Finds a key by its id (a client certificate names the key it acts as).
+    async fn api_key_by_id(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>>;
+
     /// Lists every key, oldest first.
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
 

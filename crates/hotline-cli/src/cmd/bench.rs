@@ -35,7 +35,7 @@ use tokio::time::Instant;
 
 use self::texts::{Appeal, REGIONS, Rng, TEMPLATES};
 use crate::args::GlobalArgs;
-use crate::client::{Connection, KeySources, read_key_file, resolve_key};
+use crate::client::{Connection, KeySources, Remote, read_key_file, resolve_key};
 use crate::output::{Format, Table, code_name, print_json};
 use crate::time::to_proto;
 
@@ -121,7 +121,7 @@ pub async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
     let format = global.format();
     let keyring = match &args.admin_key_file {
         Some(path) => {
-            let admin = Connection::open(&global.addr, Some(read_key_file(path)?)).await?;
+            let admin = Connection::open(&global.target(), Some(read_key_file(path)?)).await?;
             // Keys outlive the run by a margin, so a crashed bench leaves none valid for long.
             let lifetime = SignedDuration::try_from(args.duration)
                 .context("the duration is too long")?
@@ -129,7 +129,7 @@ pub async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
                 .context("the duration is too long")?;
             Some(Arc::new(Keyring::new(
                 admin,
-                global.addr.clone(),
+                global.target(),
                 Timestamp::now() + lifetime,
             )))
         }
@@ -146,7 +146,7 @@ pub async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
     let mut saved_rules = None;
     let prepared = prepare(
         args.scenario,
-        &global.addr,
+        &global.target(),
         own_key,
         keyring.as_ref(),
         &mut saved_rules,
@@ -171,7 +171,7 @@ pub async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
 /// Makes the connections and server-side setup `scenario` needs.
 async fn prepare(
     scenario: Scenario,
-    addr: &str,
+    target: &Remote,
     own_key: Option<String>,
     keyring: Option<&Arc<Keyring>>,
     saved_rules: &mut Option<Vec<v1::RoutingRule>>,
@@ -180,7 +180,7 @@ async fn prepare(
     let connect = |role: v1::Role| async move {
         match (keyring, own_key) {
             (Some(keyring), _) => keyring.mint(role, "").await,
-            (None, Some(key)) => Connection::open(addr, Some(key)).await,
+            (None, Some(key)) => Connection::open(target, Some(key)).await,
             (None, None) => bail!(
                 "the {scenario_name} scenario needs {} {} key: pass --key, --key-file or \
                  HOTLINE_KEY, or --admin-key-file to let the bench make one",
@@ -292,8 +292,8 @@ const LOOP_RULES: [(&str, &str, &str, bool); 6] = [
 struct Keyring {
     /// The administrator's connection.
     admin: Connection,
-    /// The server address, for the connections of minted keys.
-    addr: String,
+    /// The server address and TLS files, for the connections of minted keys.
+    target: Remote,
     /// When minted keys expire.
     expires_at: Timestamp,
     /// Ids of the keys minted, to revoke.
@@ -304,10 +304,10 @@ struct Keyring {
 
 impl Keyring {
     /// Returns a keyring minting through `admin`.
-    fn new(admin: Connection, addr: String, expires_at: Timestamp) -> Self {
+    fn new(admin: Connection, target: Remote, expires_at: Timestamp) -> Self {
         Self {
             admin,
-            addr,
+            target,
             expires_at,
             minted: Mutex::new(Vec::new()),
             departments: tokio::sync::Mutex::new(HashMap::new()),
@@ -337,7 +337,7 @@ impl Keyring {
             .lock()
             .map_err(|_| anyhow::anyhow!("the key list was poisoned"))?
             .push(created.key_id);
-        Connection::open(&self.addr, Some(created.key)).await
+        Connection::open(&self.target, Some(created.key)).await
     }
 
     /// Returns a connection with a key of `department_id`, minting it on first use.

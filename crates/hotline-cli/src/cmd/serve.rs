@@ -62,13 +62,19 @@ impl<const STORAGE_ONLY: bool> Args for SettingFlags<STORAGE_ONLY> {
             } else {
                 format!(" [default: {}]", setting.default)
             };
-            command = command.arg(
-                Arg::new(setting.key)
-                    .long(setting.flag)
-                    .value_name(setting.value_name)
-                    .action(ArgAction::Set)
-                    .help(format!("{} [env: {}]{default}", setting.about, setting.env)),
-            );
+            let mut arg = Arg::new(setting.key)
+                .long(setting.flag)
+                .value_name(setting.value_name)
+                .action(ArgAction::Set)
+                .help(format!("{} [env: {}]{default}", setting.about, setting.env));
+            if setting.switch {
+                // `--allow-plaintext` alone means true; `--allow-plaintext=false` still works.
+                arg = arg
+                    .num_args(0..=1)
+                    .require_equals(true)
+                    .default_missing_value("true");
+            }
+            command = command.arg(arg);
         }
         command
     }
@@ -323,8 +329,17 @@ mod tests {
             .iter()
             .map(|s| format!("--{}", s.flag))
             .collect();
-        for (setting, flag) in hotline_server::SETTINGS.iter().zip(&flags) {
-            serve.extend([flag.as_str(), "v"]);
+        let switches: Vec<String> = hotline_server::SETTINGS
+            .iter()
+            .map(|s| format!("--{}=v", s.flag))
+            .collect();
+        for ((setting, flag), switch) in hotline_server::SETTINGS.iter().zip(&flags).zip(&switches)
+        {
+            if setting.switch {
+                serve.push(switch.as_str());
+            } else {
+                serve.extend([flag.as_str(), "v"]);
+            }
             if setting.scope == hotline_server::Scope::Storage {
                 migrate.extend([flag.as_str(), "v"]);
             }
@@ -356,8 +371,32 @@ mod tests {
             panic!("not serve");
         };
         let config = args.config().expect("valid");
+        assert!(!config.allow_plaintext);
         assert_eq!(config.sweep_interval, std::time::Duration::from_millis(250));
         assert_eq!(config.log_format, hotline_server::LogFormat::Json);
         assert_eq!(config.center, "SZ");
+    }
+
+    #[test]
+    fn a_bare_switch_flag_means_true_and_takes_an_explicit_value() {
+        let parse = |words: &[&str]| {
+            let cli = Cli::try_parse_from(words).expect("parses");
+            let Command::Serve(args) = cli.command else {
+                panic!("not serve");
+            };
+            args.config().expect("valid")
+        };
+        let bare = parse(&[
+            "hotline",
+            "serve",
+            "--allow-plaintext",
+            "--listen",
+            "0.0.0.0:1",
+        ]);
+        assert!(bare.allow_plaintext);
+        assert_eq!(bare.listen.to_string(), "0.0.0.0:1");
+        assert!(bare.validate().is_ok());
+        let off = parse(&["hotline", "serve", "--allow-plaintext=false"]);
+        assert!(!off.allow_plaintext);
     }
 }

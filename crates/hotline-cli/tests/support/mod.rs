@@ -325,6 +325,8 @@ fn spawn(dir: &Path, listen: &str, args: &[&str], envs: &[(String, String)]) -> 
     let mut child = command
         .args(["serve", "--listen", listen, "--data-dir"])
         .arg(dir)
+        .arg("--key-hash-secret-file")
+        .arg(key_hash_secret())
         .args(args)
         .envs(envs.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
@@ -352,6 +354,23 @@ fn spawn(dir: &Path, listen: &str, args: &[&str], envs: &[(String, String)]) -> 
         }
     };
     (child, addr)
+}
+
+/// One key hash secret for every server this test binary starts, as replicas of one
+/// deployment share theirs: a key made through one works on all.
+pub fn key_hash_secret() -> &'static Path {
+    static FILE: std::sync::OnceLock<tempfile::NamedTempFile> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let secret = format!(
+            "{}{}",
+            uuid::Uuid::now_v7().simple(),
+            uuid::Uuid::now_v7().simple()
+        );
+        std::fs::write(file.path(), secret).expect("write the key hash secret");
+        file
+    })
+    .path()
 }
 
 /// Runs `hotline audit verify --deep --json` with `args` (the database) and returns

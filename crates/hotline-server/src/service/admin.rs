@@ -175,7 +175,7 @@ impl AdminApi {
         if new.expires_at.is_some_and(|at| at <= now) {
             return Err(ApiError::invalid("expires_at", "must be in the future"));
         }
-        let key = auth::generate_key().map_err(ApiError::Internal)?;
+        let key = auth::generate_key(&self.shared.key_hasher).map_err(ApiError::Internal)?;
         let record = ApiKeyRecord {
             id: key.id.clone(),
             name: new.name,
@@ -319,7 +319,7 @@ impl AdminService for AdminApi {
         request: Request<pb::UpsertDepartmentRequest>,
     ) -> Result<Response<pb::UpsertDepartmentResponse>, Status> {
         self.shared
-            .authorize(request.metadata(), Rpc::UpsertDepartment)
+            .authorize(&request, Rpc::UpsertDepartment)
             .await?;
         let department = self.upsert(request.into_inner()).await?;
         Ok(Response::new(pb::UpsertDepartmentResponse {
@@ -333,7 +333,7 @@ impl AdminService for AdminApi {
         request: Request<pb::ListDepartmentsRequest>,
     ) -> Result<Response<pb::ListDepartmentsResponse>, Status> {
         self.shared
-            .authorize(request.metadata(), Rpc::ListDepartments)
+            .authorize(&request, Rpc::ListDepartments)
             .await?;
         let departments = self
             .shared
@@ -352,7 +352,7 @@ impl AdminService for AdminApi {
         request: Request<pb::PutRoutingRulesRequest>,
     ) -> Result<Response<pb::PutRoutingRulesResponse>, Status> {
         self.shared
-            .authorize(request.metadata(), Rpc::PutRoutingRules)
+            .authorize(&request, Rpc::PutRoutingRules)
             .await?;
         let count = self.put_rules(request.into_inner()).await?;
         Ok(Response::new(pb::PutRoutingRulesResponse { count }))
@@ -364,7 +364,7 @@ impl AdminService for AdminApi {
         request: Request<pb::GetRoutingRulesRequest>,
     ) -> Result<Response<pb::GetRoutingRulesResponse>, Status> {
         self.shared
-            .authorize(request.metadata(), Rpc::GetRoutingRules)
+            .authorize(&request, Rpc::GetRoutingRules)
             .await?;
         let snapshot = self.shared.snapshot();
         Ok(Response::new(pb::GetRoutingRulesResponse {
@@ -378,7 +378,7 @@ impl AdminService for AdminApi {
         request: Request<pb::PutDeadlinePolicyRequest>,
     ) -> Result<Response<pb::PutDeadlinePolicyResponse>, Status> {
         self.shared
-            .authorize(request.metadata(), Rpc::PutDeadlinePolicy)
+            .authorize(&request, Rpc::PutDeadlinePolicy)
             .await?;
         let policy = self.put_policy(request.into_inner()).await?;
         Ok(Response::new(pb::PutDeadlinePolicyResponse {
@@ -392,7 +392,7 @@ impl AdminService for AdminApi {
         request: Request<pb::GetDeadlinePolicyRequest>,
     ) -> Result<Response<pb::GetDeadlinePolicyResponse>, Status> {
         self.shared
-            .authorize(request.metadata(), Rpc::GetDeadlinePolicy)
+            .authorize(&request, Rpc::GetDeadlinePolicy)
             .await?;
         let snapshot = self.shared.snapshot();
         Ok(Response::new(pb::GetDeadlinePolicyResponse {
@@ -405,9 +405,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::PutCalendarRequest>,
     ) -> Result<Response<pb::PutCalendarResponse>, Status> {
-        self.shared
-            .authorize(request.metadata(), Rpc::PutCalendar)
-            .await?;
+        self.shared.authorize(&request, Rpc::PutCalendar).await?;
         let calendar = self.store_calendar(request.into_inner()).await?;
         Ok(Response::new(pb::PutCalendarResponse {
             calendar: Some(calendar),
@@ -419,9 +417,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::GetCalendarRequest>,
     ) -> Result<Response<pb::GetCalendarResponse>, Status> {
-        self.shared
-            .authorize(request.metadata(), Rpc::GetCalendar)
-            .await?;
+        self.shared.authorize(&request, Rpc::GetCalendar).await?;
         Ok(Response::new(pb::GetCalendarResponse {
             calendar: Some(self.calendar().await?),
         }))
@@ -432,9 +428,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::CreateApiKeyRequest>,
     ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
-        self.shared
-            .authorize(request.metadata(), Rpc::CreateApiKey)
-            .await?;
+        self.shared.authorize(&request, Rpc::CreateApiKey).await?;
         Ok(Response::new(self.create_key(request.into_inner()).await?))
     }
 
@@ -443,9 +437,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::ListApiKeysRequest>,
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
-        self.shared
-            .authorize(request.metadata(), Rpc::ListApiKeys)
-            .await?;
+        self.shared.authorize(&request, Rpc::ListApiKeys).await?;
         let keys = self
             .shared
             .store
@@ -462,9 +454,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
-        self.shared
-            .authorize(request.metadata(), Rpc::RevokeApiKey)
-            .await?;
+        self.shared.authorize(&request, Rpc::RevokeApiKey).await?;
         Ok(Response::new(self.revoke_key(request.into_inner()).await?))
     }
 
@@ -474,7 +464,7 @@ impl AdminService for AdminApi {
         request: Request<pb::ReloadClassifierRequest>,
     ) -> Result<Response<pb::ReloadClassifierResponse>, Status> {
         self.shared
-            .authorize(request.metadata(), Rpc::ReloadClassifier)
+            .authorize(&request, Rpc::ReloadClassifier)
             .await?;
         Ok(Response::new(self.reload(request.into_inner()).await?))
     }
@@ -484,9 +474,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::PutTaxonomyRequest>,
     ) -> Result<Response<pb::PutTaxonomyResponse>, Status> {
-        self.shared
-            .authorize(request.metadata(), Rpc::PutTaxonomy)
-            .await?;
+        self.shared.authorize(&request, Rpc::PutTaxonomy).await?;
         Ok(Response::new(
             self.store_taxonomy(request.into_inner()).await?,
         ))
@@ -497,9 +485,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::GetTaxonomyRequest>,
     ) -> Result<Response<pb::GetTaxonomyResponse>, Status> {
-        self.shared
-            .authorize(request.metadata(), Rpc::GetTaxonomy)
-            .await?;
+        self.shared.authorize(&request, Rpc::GetTaxonomy).await?;
         let snapshot = self.shared.snapshot();
         Ok(Response::new(pb::GetTaxonomyResponse {
             categories: snapshot

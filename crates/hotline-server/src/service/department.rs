@@ -127,7 +127,7 @@ impl DepartmentService for DepartmentApi {
     ) -> Result<Response<pb::ListAssignmentsResponse>, Status> {
         let principal = self
             .shared
-            .authorize(request.metadata(), Rpc::ListAssignments)
+            .authorize(&request, Rpc::ListAssignments)
             .await?;
         Ok(Response::new(
             self.list(&principal, request.into_inner()).await?,
@@ -141,7 +141,7 @@ impl DepartmentService for DepartmentApi {
     ) -> Result<Response<Self::WatchAssignmentsStream>, Status> {
         let principal = self
             .shared
-            .authorize(request.metadata(), Rpc::WatchAssignments)
+            .authorize(&request, Rpc::WatchAssignments)
             .await?;
         Ok(Response::new(self.watch(principal, request.get_ref())?))
     }

@@ -31,7 +31,7 @@ async fn mutation<R>(
 where
     (Target, Command): TryFromProto<R>,
 {
-    let principal = shared.authorize(request.metadata(), rpc).await?;
+    let principal = shared.authorize(&request, rpc).await?;
     let (target, command) = <(Target, Command)>::try_from_proto(request.into_inner())?;
     let ticket = shared.mutate(&principal, target, command).await?;
     Ok(Response::new(pb::TicketResponse {

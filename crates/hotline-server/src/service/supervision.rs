@@ -291,10 +291,7 @@ impl SupervisionService for SupervisionApi {
         &self,
         request: Request<pb::ListOverdueRequest>,
     ) -> Result<Response<pb::ListOverdueResponse>, Status> {
-        let principal = self
-            .shared
-            .authorize(request.metadata(), Rpc::ListOverdue)
-            .await?;
+        let principal = self.shared.authorize(&request, Rpc::ListOverdue).await?;
         Ok(Response::new(
             self.list_overdue_items(&principal, request.into_inner())
                 .await?,
@@ -306,10 +303,7 @@ impl SupervisionService for SupervisionApi {
         &self,
         request: Request<pb::ListDueSoonRequest>,
     ) -> Result<Response<pb::ListDueSoonResponse>, Status> {
-        let principal = self
-            .shared
-            .authorize(request.metadata(), Rpc::ListDueSoon)
-            .await?;
+        let principal = self.shared.authorize(&request, Rpc::ListDueSoon).await?;
         Ok(Response::new(
             self.list_due_soon_items(&principal, request.into_inner())
                 .await?,
@@ -371,7 +365,7 @@ impl SupervisionService for SupervisionApi {
     ) -> Result<Response<pb::GetDepartmentStatsResponse>, Status> {
         let principal = self
             .shared
-            .authorize(request.metadata(), Rpc::GetDepartmentStats)
+            .authorize(&request, Rpc::GetDepartmentStats)
             .await?;
         Ok(Response::new(
             self.stats(&principal, request.into_inner()).await?,
@@ -383,9 +377,7 @@ impl SupervisionService for SupervisionApi {
         &self,
         request: Request<pb::ListHotspotsRequest>,
     ) -> Result<Response<pb::ListHotspotsResponse>, Status> {
-        self.shared
-            .authorize(request.metadata(), Rpc::ListHotspots)
-            .await?;
+        self.shared.authorize(&request, Rpc::ListHotspots).await?;
         Ok(Response::new(self.hotspots(request.into_inner()).await?))
     }
 }

@@ -251,10 +251,7 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::CreateTicketRequest>,
     ) -> Result<Response<pb::CreateTicketResponse>, Status> {
-        let principal = self
-            .shared
-            .authorize(request.metadata(), Rpc::CreateTicket)
-            .await?;
+        let principal = self.shared.authorize(&request, Rpc::CreateTicket).await?;
         Ok(Response::new(
             self.create(&principal, request.into_inner()).await?,
         ))
@@ -265,10 +262,7 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::GetTicketRequest>,
     ) -> Result<Response<pb::TicketResponse>, Status> {
-        let principal = self
-            .shared
-            .authorize(request.metadata(), Rpc::GetTicket)
-            .await?;
+        let principal = self.shared.authorize(&request, Rpc::GetTicket).await?;
         let id = ticket_id("ticket_id", &request.get_ref().ticket_id)
             .map_err(|v| ApiError::InvalidArgument(vec![v]))?;
         tracing::Span::current().record("ticket_id", tracing::field::display(id));
@@ -283,10 +277,7 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::ListTicketsRequest>,
     ) -> Result<Response<pb::ListTicketsResponse>, Status> {
-        let principal = self
-            .shared
-            .authorize(request.metadata(), Rpc::ListTickets)
-            .await?;
+        let principal = self.shared.authorize(&request, Rpc::ListTickets).await?;
         Ok(Response::new(
             self.list(&principal, request.into_inner()).await?,
         ))
@@ -297,10 +288,7 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::GetTimelineRequest>,
     ) -> Result<Response<pb::GetTimelineResponse>, Status> {
-        let principal = self
-            .shared
-            .authorize(request.metadata(), Rpc::GetTimeline)
-            .await?;
+        let principal = self.shared.authorize(&request, Rpc::GetTimeline).await?;
         let id = ticket_id("ticket_id", &request.get_ref().ticket_id)
             .map_err(|v| ApiError::InvalidArgument(vec![v]))?;
         tracing::Span::current().record("ticket_id", tracing::field::display(id));
@@ -365,10 +353,7 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::MergeTicketsRequest>,
     ) -> Result<Response<pb::TicketResponse>, Status> {
-        let principal = self
-            .shared
-            .authorize(request.metadata(), Rpc::MergeTickets)
-            .await?;
+        let principal = self.shared.authorize(&request, Rpc::MergeTickets).await?;
         Ok(Response::new(
             self.merge(&principal, request.into_inner()).await?,
         ))
@@ -379,10 +364,7 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::FindSimilarRequest>,
     ) -> Result<Response<pb::FindSimilarResponse>, Status> {
-        let principal = self
-            .shared
-            .authorize(request.metadata(), Rpc::FindSimilar)
-            .await?;
+        let principal = self.shared.authorize(&request, Rpc::FindSimilar).await?;
         Ok(Response::new(
             self.similar(&principal, request.into_inner()).await?,
         ))
