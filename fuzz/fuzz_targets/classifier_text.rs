@@ -36,7 +36,12 @@ fn fixtures() -> &'static Fixtures {
         };
         let reference = Signature::of("工地夜间施工噪声", "小区旁工地每晚十一点后仍在施工")
             .unwrap_or_else(|| panic!("a reference text has a signature"));
-        Fixtures { plain, ruled, rules, reference }
+        Fixtures {
+            plain,
+            ruled,
+            rules,
+            reference,
+        }
     })
 }
 
@@ -60,7 +65,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(plain.rule, None);
     let ruled = f.ruled.classify(title, body, k);
     check_prediction(&ruled, k);
-    assert_eq!(ruled.rule, f.rules.find(title, body), "the classifier and the rules disagree");
+    assert_eq!(
+        ruled.rule,
+        f.rules.find(title, body),
+        "the classifier and the rules disagree"
+    );
     match ruled.rule {
         Some(i) => assert_eq!(ruled.label, f.rules.rules()[i].category),
         None => assert_eq!(ruled, plain, "rules that match nothing changed the answer"),
@@ -68,12 +77,24 @@ fuzz_target!(|data: &[u8]| {
 
     let whole = format!("{title}{body}");
     let normal = normalize(&whole);
-    assert_eq!(normalize(&normal), normal, "normalising twice changes the text");
+    assert_eq!(
+        normalize(&normal),
+        normal,
+        "normalising twice changes the text"
+    );
     assert_eq!(normal, normalize(title) + &normalize(body));
 
     let signature = Signature::of(title, body);
-    assert_eq!(signature, Signature::of(&whole, ""), "the split changed the signature");
-    assert_eq!(signature.is_none(), normal.is_empty(), "a signature exactly for text with letters");
+    assert_eq!(
+        signature,
+        Signature::of(&whole, ""),
+        "the split changed the signature"
+    );
+    assert_eq!(
+        signature.is_none(),
+        normal.is_empty(),
+        "a signature exactly for text with letters"
+    );
     if let Some(s) = &signature {
         assert!((s.similarity(s) - 1.0).abs() < f64::EPSILON);
         let to_reference = s.similarity(&f.reference);
@@ -82,11 +103,23 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(Signature::from_bytes(&s.to_bytes()).as_ref(), Ok(s));
         assert_eq!(s.band_keys(), s.band_keys());
         let groups = cluster(
-            &[signature.clone(), Some(f.reference.clone()), signature.clone(), None],
+            &[
+                signature.clone(),
+                Some(f.reference.clone()),
+                signature.clone(),
+                None,
+            ],
             SIMILAR_THRESHOLD,
         );
-        assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 4, "cluster lost a text");
-        assert!(groups.iter().any(|g| g.contains(&0) && g.contains(&2)), "a text unlike itself");
+        assert_eq!(
+            groups.iter().map(Vec::len).sum::<usize>(),
+            4,
+            "cluster lost a text"
+        );
+        assert!(
+            groups.iter().any(|g| g.contains(&0) && g.contains(&2)),
+            "a text unlike itself"
+        );
     }
 
     // The same text as a keyword rules file: parsed or refused with a line, and

@@ -36,7 +36,11 @@ struct Input {
 fuzz_target!(|input: Input| {
     let bytes = match input.file {
         File::Raw(bytes) => bytes,
-        File::Patched { patches, resize, fix } => {
+        File::Patched {
+            patches,
+            resize,
+            fix,
+        } => {
             let mut content = tiny_model().to_bytes();
             content.truncate(content.len() - 8);
             if resize < 0 {
@@ -63,8 +67,9 @@ fuzz_target!(|input: Input| {
     let Ok(model) = Model::from_bytes(&bytes) else {
         return;
     };
-    let again = Model::from_bytes(&model.to_bytes())
-        .unwrap_or_else(|error| panic!("a loaded model does not encode to a loadable file: {error}"));
+    let again = Model::from_bytes(&model.to_bytes()).unwrap_or_else(|error| {
+        panic!("a loaded model does not encode to a loadable file: {error}")
+    });
     assert_eq!(again, model, "a model changed through its file");
     let k = usize::from(input.k % 8);
     let p = Classifier::new(model).classify(&input.title, &input.body, k);

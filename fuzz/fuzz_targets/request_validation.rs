@@ -8,8 +8,8 @@
 use arbitrary::Arbitrary;
 use hotline_core::{Context, DomainError, create_ticket};
 use hotline_fuzz::{
-    Cmd, Intake, PolicyIn, Who, calendar, check_decision, check_refusal, check_stored, env,
-    operator, read_paths, start_at, TICKET,
+    Cmd, Intake, PolicyIn, TICKET, Who, calendar, check_decision, check_refusal, check_stored, env,
+    operator, read_paths, start_at,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -69,9 +69,12 @@ fuzz_target!(|input: Input| {
 
     // Each command on the new ticket, as sent: accepted or refused, never a panic.
     for (who, cmd) in input.commands.iter().take(8) {
-        let actor = who.actor(ticket);
-        let ctx = Context { actor: &actor, ..ctx };
         let command = cmd.command(ticket, now);
+        let actor = who.actor_for(ticket, &command);
+        let ctx = Context {
+            actor: &actor,
+            ..ctx
+        };
         match ticket.execute(&command, &ctx) {
             Ok(decision) => {
                 check_decision(ticket, &decision, now, &actor, &created.events);

@@ -12,11 +12,11 @@ use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
 use hotline_core::{
-    Actor, AlwaysOpen, AppealType, Calendar, Category, Channel, Citizen, Classification, Command,
-    DeadlinePolicy, Decision, Department, DepartmentId, Directory, DispatchTarget, DomainError,
-    Event, GeoPoint, Limits, NewTicket, PolicyEntry, Priority, ReplyResult, Role, RoutingRule,
-    Satisfaction, ScoredCategory, SupervisionLevel, Taxonomy, Ticket, TicketId, TicketStatus,
-    Window, WorkingCalendar, decide_routing,
+    Actor, AlwaysOpen, AppealType, AssignmentRole, AssignmentStatus, Calendar, Category, Channel,
+    Citizen, Classification, Command, DeadlinePolicy, Decision, Department, DepartmentId,
+    Directory, DispatchTarget, DomainError, Event, GeoPoint, Limits, NewTicket, PolicyEntry,
+    Priority, ReplyResult, Role, RoutingRule, Satisfaction, ScoredCategory, SupervisionLevel,
+    Taxonomy, Ticket, TicketId, TicketStatus, Window, WorkingCalendar, decide_routing,
 };
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
@@ -80,8 +80,8 @@ pub fn env() -> &'static Env {
             ],
             Taxonomy::builtin(),
         );
-        let rule = |id: &str, category: &str, region: &str, lead: &str, co: &[&str], direct| {
-            RoutingRule {
+        let rule =
+            |id: &str, category: &str, region: &str, lead: &str, co: &[&str], direct| RoutingRule {
                 id: id.to_owned(),
                 category_prefix: category.to_owned(),
                 region_prefix: region.to_owned(),
@@ -89,11 +89,17 @@ pub fn env() -> &'static Env {
                 lead_department_id: DepartmentId::new(lead),
                 co_department_ids: co.iter().copied().map(DepartmentId::new).collect(),
                 direct_dispatch: direct,
-            }
-        };
+            };
         let rules = vec![
             rule("noise", "环境保护", "", "env", &[], true),
-            rule("noise-gusu", "环境保护", "320508", "env.gusu", &["housing"], true),
+            rule(
+                "noise-gusu",
+                "环境保护",
+                "320508",
+                "env.gusu",
+                &["housing"],
+                true,
+            ),
             rule("water", "城乡建设", "", "water", &[], false),
             rule("traffic", "交通运输", "", "transport", &["ghost"], true),
         ];
@@ -121,7 +127,9 @@ pub fn calendar(working: bool) -> &'static dyn Calendar {
 pub fn any_timestamp(seconds: i64, nanos: u32) -> Timestamp {
     let min = Timestamp::MIN.as_second();
     let max = Timestamp::MAX.as_second();
-    let span = u64::try_from(max - min).unwrap_or(u64::MAX).saturating_add(1);
+    let span = u64::try_from(max - min)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
     let offset = i64::try_from(seconds.unsigned_abs() % span).unwrap_or(0);
     let nanos = i32::try_from(nanos % 1_000_000_000).unwrap_or(0);
     Timestamp::new(min + offset, nanos).unwrap_or(Timestamp::MAX)
@@ -146,6 +154,17 @@ pub enum Text {
 }
 
 impl Text {
+    /// Decodes a text from the low three bits of `n`: mostly valid, sometimes
+    /// blank, too long, or with a control character.
+    pub fn compact(n: u8) -> Text {
+        match n & 7 {
+            0..=4 => Text::Valid(n & 3),
+            5 => Text::Blank,
+            6 => Text::Long(false),
+            _ => Text::Raw("a\u{0}b".to_owned()),
+        }
+    }
+
     /// Returns the text.
     pub fn text(&self) -> String {
         match self {
@@ -184,6 +203,8 @@ pub enum When {
     Offset(i32),
     /// Any instant in range.
     Absolute(i64, u32),
+    /// The last instant (`true`) or the first.
+    Extreme(bool),
 }
 
 impl When {
@@ -194,6 +215,8 @@ impl When {
                 .saturating_add(SignedDuration::from_mins(i64::from(minutes)))
                 .unwrap_or(now),
             When::Absolute(seconds, nanos) => any_timestamp(seconds, nanos),
+            When::Extreme(true) => Timestamp::MAX,
+            When::Extreme(false) => Timestamp::MIN,
         }
     }
 }
@@ -215,10 +238,80 @@ pub enum Who {
     Dept(Dept),
     /// A department credential bound to no department.
     Unbound,
+    /// Whoever would naturally send the command: the operator, a supervisor,
+    /// the department whose part it concerns.
+    Natural,
 }
 
 impl Who {
-    /// Returns the credential acting on `ticket`.
+    /// Decodes a credential from one byte: mostly [`Who::Natural`].
+    pub fn from_byte(n: u8) -> Who {
+        match n {
+            0..=159 => Who::Natural,
+            _ => match n % 7 {
+                0 => Who::Operator,
+                1 => Who::Supervisor,
+                2 => Who::Admin,
+                3 => Who::System,
+                4 => Who::Part(n),
+                5 => Who::Dept(Dept::Known(n)),
+                _ => Who::Unbound,
+            },
+        }
+    }
+
+    /// Returns the credential sending `command` to `ticket`.
+    pub fn actor_for(&self, ticket: &Ticket, command: &Command) -> Actor {
+        let Who::Natural = self else {
+            return self.actor(ticket);
+        };
+        let live = || ticket.assignments.iter().filter(|a| a.status.is_active());
+        let part = |found: Option<&hotline_core::Assignment>| {
+            Who::Dept(Dept::Raw(found.map_or_else(
+                || "env".to_owned(),
+                |a| a.department_id.as_str().to_owned(),
+            )))
+            .actor(ticket)
+        };
+        let handler = || {
+            live()
+                .filter(|a| a.role == AssignmentRole::Delegate)
+                .find(|a| a.status != AssignmentStatus::Dispatched)
+                .or_else(|| ticket.lead_assignment())
+        };
+        match command {
+            Command::Sign { .. } => part(
+                live()
+                    .find(|a| a.status == AssignmentStatus::Dispatched)
+                    .or_else(|| ticket.lead_assignment()),
+            ),
+            Command::SubmitOpinion { .. } => {
+                part(live().find(|a| a.role == AssignmentRole::CoHandler))
+            }
+            Command::Return { .. } => part(ticket.lead_assignment()),
+            Command::DisputeRating { .. } => Who::Dept(Dept::Raw(
+                ticket
+                    .lead_department_id
+                    .as_ref()
+                    .map_or_else(String::new, |d| d.as_str().to_owned()),
+            ))
+            .actor(ticket),
+            Command::Delegate { .. }
+            | Command::Reply { .. }
+            | Command::RequestExtension { .. }
+            | Command::RequestSuspension { .. }
+            | Command::AddProgress { .. }
+            | Command::Resume { .. } => part(handler()),
+            Command::DecideExtension { .. }
+            | Command::DecideSuspension { .. }
+            | Command::DecideDispute { .. }
+            | Command::Supervise { .. } => Who::Supervisor.actor(ticket),
+            Command::AutoClose => Who::System.actor(ticket),
+            _ => Who::Operator.actor(ticket),
+        }
+    }
+
+    /// Returns the credential acting on `ticket` ([`Who::Natural`] acts as the operator).
     pub fn actor(&self, ticket: &Ticket) -> Actor {
         let staff = |id: &str, role| Actor {
             id: id.to_owned(),
@@ -243,6 +336,7 @@ impl Who {
             }),
             Who::Dept(dept) => department(dept.id()),
             Who::Unbound => staff("key-unbound", Role::Department),
+            Who::Natural => operator(),
         }
     }
 }
@@ -251,17 +345,47 @@ impl Who {
 #[derive(Arbitrary, Debug, Clone)]
 #[allow(missing_docs)]
 pub enum Cmd {
-    Dispatch { lead: Dept, co: Vec<Dept>, note: Text },
-    Sign { note: Text },
-    Return { reason: Text },
-    DecideReturn { approve: bool, note: Text },
-    Delegate { to: Dept, note: Text },
-    SubmitOpinion { content: Text },
-    RequestExtension { due: When, reason: Text },
-    DecideExtension { approve: bool, note: Text },
-    AddProgress { content: Text },
-    Reply { result: u8, content: Text },
-    ReviewReply { accept: bool, note: Text },
+    Dispatch {
+        lead: Dept,
+        co: Vec<Dept>,
+        note: Text,
+    },
+    Sign {
+        note: Text,
+    },
+    Return {
+        reason: Text,
+    },
+    DecideReturn {
+        approve: bool,
+        note: Text,
+    },
+    Delegate {
+        to: Dept,
+        note: Text,
+    },
+    SubmitOpinion {
+        content: Text,
+    },
+    RequestExtension {
+        due: When,
+        reason: Text,
+    },
+    DecideExtension {
+        approve: bool,
+        note: Text,
+    },
+    AddProgress {
+        content: Text,
+    },
+    Reply {
+        result: u8,
+        content: Text,
+    },
+    ReviewReply {
+        accept: bool,
+        note: Text,
+    },
     RecordCallback {
         contacted: bool,
         resolved: bool,
@@ -269,23 +393,155 @@ pub enum Cmd {
         comment: Text,
         reopen: bool,
     },
-    Reopen { note: Text },
-    DisputeRating { evidence: Text },
-    DecideDispute { approve: bool, note: Text },
-    RequestSuspension { reason: Text, resume_by: Option<When> },
-    DecideSuspension { approve: bool, note: Text },
-    Resume { note: Text },
-    Withdraw { reason: Text },
-    AnswerDirectly { content: Text },
+    Reopen {
+        note: Text,
+    },
+    DisputeRating {
+        evidence: Text,
+    },
+    DecideDispute {
+        approve: bool,
+        note: Text,
+    },
+    RequestSuspension {
+        reason: Text,
+        resume_by: Option<When>,
+    },
+    DecideSuspension {
+        approve: bool,
+        note: Text,
+    },
+    Resume {
+        note: Text,
+    },
+    Withdraw {
+        reason: Text,
+    },
+    AnswerDirectly {
+        content: Text,
+    },
     /// Into another ticket (`None`: into itself) in the given status.
-    Merge { master: Option<u128>, status: u8, note: Text },
-    MarkInvalid { reason: Text },
-    Urge { note: Text },
-    Supervise { level: u8, note: Text, feedback_due: Option<When> },
+    Merge {
+        master: Option<u128>,
+        status: u8,
+        note: Text,
+    },
+    MarkInvalid {
+        reason: Text,
+    },
+    Urge {
+        note: Text,
+    },
+    Supervise {
+        level: u8,
+        note: Text,
+        feedback_due: Option<When>,
+    },
     AutoClose,
 }
 
 impl Cmd {
+    /// Decodes a command from two bytes: `op` chooses the command (`None` past
+    /// the last), `arg` its flags, texts, departments and instants from small
+    /// tables. Dense, so that byte-level mutations make meaningful changes and
+    /// long command sequences stay short inputs.
+    pub fn from_bytes(op: u8, arg: u8) -> Option<Cmd> {
+        let text = Text::compact(arg >> 1);
+        let approve = arg & 1 == 1;
+        let dept = |n: u8| Dept::Known(n % 7);
+        let when = |n: u8| match n & 7 {
+            0 => When::Offset(60),
+            1 => When::Offset(24 * 60),
+            2 => When::Offset(30 * 24 * 60),
+            3 => When::Offset(-60),
+            4 => When::Offset(0),
+            5 => When::Extreme(true),
+            6 => When::Absolute(i64::MAX - i64::from(arg), 0),
+            _ => When::Extreme(false),
+        };
+        let maybe_when = |n: u8| (n & 8 != 0).then(|| when(n));
+        Some(match op {
+            0 => Cmd::Dispatch {
+                lead: dept(arg),
+                co: if arg & 0x80 != 0 {
+                    vec![dept(arg / 7)]
+                } else {
+                    Vec::new()
+                },
+                note: Text::Valid(0),
+            },
+            1 => Cmd::Sign { note: text },
+            2 => Cmd::Return { reason: text },
+            3 => Cmd::DecideReturn {
+                approve,
+                note: text,
+            },
+            4 => Cmd::Delegate {
+                to: dept(arg),
+                note: Text::Valid(1),
+            },
+            5 => Cmd::SubmitOpinion { content: text },
+            6 => Cmd::RequestExtension {
+                due: when(arg),
+                reason: Text::compact(arg >> 3),
+            },
+            7 => Cmd::DecideExtension {
+                approve,
+                note: text,
+            },
+            8 => Cmd::AddProgress { content: text },
+            9 => Cmd::Reply {
+                result: arg,
+                content: Text::compact(arg >> 2),
+            },
+            10 => Cmd::ReviewReply {
+                accept: approve,
+                note: text,
+            },
+            11 => Cmd::RecordCallback {
+                contacted: arg & 1 == 1,
+                resolved: arg & 2 != 0,
+                satisfaction: match (arg >> 2) & 3 {
+                    0 => None,
+                    n => Some(n - 1),
+                },
+                comment: Text::Valid(arg >> 5),
+                reopen: arg & 16 != 0,
+            },
+            12 => Cmd::Reopen { note: text },
+            13 => Cmd::DisputeRating { evidence: text },
+            14 => Cmd::DecideDispute {
+                approve,
+                note: text,
+            },
+            15 => Cmd::RequestSuspension {
+                reason: Text::compact(arg >> 4),
+                resume_by: maybe_when(arg),
+            },
+            16 => Cmd::DecideSuspension {
+                approve,
+                note: text,
+            },
+            17 => Cmd::Resume { note: text },
+            18 => Cmd::Withdraw { reason: text },
+            19 => Cmd::AnswerDirectly { content: text },
+            20 => Cmd::Merge {
+                master: (!approve).then_some(u128::from(arg)),
+                status: arg >> 1,
+                note: Text::Valid(0),
+            },
+            21 => Cmd::MarkInvalid { reason: text },
+            22 => Cmd::Urge { note: text },
+            23 => Cmd::Supervise {
+                level: arg,
+                note: Text::Valid(2),
+                feedback_due: maybe_when(arg >> 2),
+            },
+            24 => Cmd::AutoClose,
+            _ => return None,
+        })
+    }
+
     /// Returns the domain command for `ticket` at `now`.
     pub fn command(&self, ticket: &Ticket, now: Timestamp) -> Command {
         match self {
@@ -532,7 +788,9 @@ impl Intake {
             citizen: Citizen {
                 name: self.name.text(),
                 phone: match &self.phone {
-                    Phone::Valid(n) => pick(&["13812345678", "+86-512-65220000", ""], *n).to_owned(),
+                    Phone::Valid(n) => {
+                        pick(&["13812345678", "+86-512-65220000", ""], *n).to_owned()
+                    }
                     Phone::Raw(s) => s.clone(),
                 },
                 anonymous: self.anonymous,
@@ -555,24 +813,39 @@ impl Intake {
 }
 
 /// A deadline window as an administrator may set it (the server refuses zero
-/// working time, nothing else).
+/// working time, nothing else). Mostly everyday sizes; [`WindowIn::Longest`]
+/// keeps the largest windows reachable without making every run walk the
+/// calendar for a century.
 #[derive(Arbitrary, Debug, Clone, Copy)]
 pub enum WindowIn {
     /// Wall-clock minutes.
-    Calendar(u32),
+    Calendar(u16),
     /// Working hours, at least 1.
-    WorkingHours(u32),
+    WorkingHours(u8),
     /// Working days, at least 1.
-    WorkingDays(u32),
+    WorkingDays(u8),
+    /// The largest window of each mode.
+    Longest(u8),
 }
 
 impl WindowIn {
     /// Returns the window.
     pub fn window(self) -> Window {
         match self {
-            WindowIn::Calendar(minutes) => Window::Calendar { minutes },
-            WindowIn::WorkingHours(hours) => Window::WorkingHours { hours: hours.max(1) },
-            WindowIn::WorkingDays(days) => Window::WorkingDays { days: days.max(1) },
+            WindowIn::Calendar(minutes) => Window::Calendar {
+                minutes: u32::from(minutes),
+            },
+            WindowIn::WorkingHours(hours) => Window::WorkingHours {
+                hours: u32::from(hours.max(1)),
+            },
+            WindowIn::WorkingDays(days) => Window::WorkingDays {
+                days: u32::from(days.max(1)),
+            },
+            WindowIn::Longest(mode) => match mode % 3 {
+                0 => Window::Calendar { minutes: u32::MAX },
+                1 => Window::WorkingHours { hours: u32::MAX },
+                _ => Window::WorkingDays { days: u32::MAX },
+            },
         }
     }
 }
@@ -636,8 +909,14 @@ pub fn check_refusal(error: &DomainError) {
     let message = error.to_string();
     assert!(!message.is_empty(), "an empty error message");
     if let DomainError::InvalidField { field, reason } = error {
-        assert!(!field.is_empty(), "an invalid field without a name: {error:?}");
-        assert!(!reason.is_empty(), "an invalid field without a reason: {error:?}");
+        assert!(
+            !field.is_empty(),
+            "an invalid field without a name: {error:?}"
+        );
+        assert!(
+            !reason.is_empty(),
+            "an invalid field without a reason: {error:?}"
+        );
     }
 }
 
@@ -683,7 +962,9 @@ pub fn check_stored(events: &[Event], ticket: &Ticket) {
         .collect();
     let read: Vec<Event> = stored
         .iter()
-        .map(|s| serde_json::from_str(s).unwrap_or_else(|err| panic!("event from JSON: {err}: {s}")))
+        .map(|s| {
+            serde_json::from_str(s).unwrap_or_else(|err| panic!("event from JSON: {err}: {s}"))
+        })
         .collect();
     assert_eq!(read, events, "events changed through JSON");
     assert_eq!(
@@ -729,11 +1010,18 @@ pub fn read_paths(ticket: &Ticket, events: &[Event]) {
 /// # Errors
 /// What is broken, for the panic message.
 pub fn check_invariants(t: &Ticket, directory: &Directory) -> Result<(), String> {
-    use hotline_core::{AssignmentRole, AssignmentStatus, CloseReason};
+    use hotline_core::CloseReason;
 
     let limits = t.policy.limits;
-    let live: Vec<_> = t.assignments.iter().filter(|a| a.status.is_active()).collect();
-    let leads: Vec<_> = live.iter().filter(|a| a.role == AssignmentRole::Lead).collect();
+    let live: Vec<_> = t
+        .assignments
+        .iter()
+        .filter(|a| a.status.is_active())
+        .collect();
+    let leads: Vec<_> = live
+        .iter()
+        .filter(|a| a.role == AssignmentRole::Lead)
+        .collect();
     let fail = |why: &str| Err(format!("{} ticket: {why}", t.status));
 
     if t.return_count > limits.max_returns
@@ -771,7 +1059,10 @@ pub fn check_invariants(t: &Ticket, directory: &Directory) -> Result<(), String>
             }
         }
     }
-    let handling = matches!(t.status, TicketStatus::Dispatched | TicketStatus::InProgress);
+    let handling = matches!(
+        t.status,
+        TicketStatus::Dispatched | TicketStatus::InProgress
+    );
     if t.suspended != t.suspended_at.is_some() {
         return fail("suspended and suspended_at disagree");
     }
@@ -782,7 +1073,8 @@ pub fn check_invariants(t: &Ticket, directory: &Directory) -> Result<(), String>
         return fail("an extension request pending outside IN_PROGRESS");
     }
     if let Some(pending) = &t.pending_extension
-        && t.reply_due.is_some_and(|due| pending.requested_reply_due <= due)
+        && t.reply_due
+            .is_some_and(|due| pending.requested_reply_due <= due)
     {
         return fail("a pending extension asks for no later deadline than the current one");
     }
@@ -874,9 +1166,18 @@ pub fn tiny_model() -> &'static hotline_core::classify::Model {
     static MODEL: OnceLock<hotline_core::classify::Model> = OnceLock::new();
     MODEL.get_or_init(|| {
         let topics = [
-            ("环境保护/噪声污染/施工噪声", ["工地夜间施工", "打桩噪声", "施工扰民", "机器轰鸣"]),
-            ("城乡建设/公用事业/供水", ["小区停水", "水管破裂", "自来水发黄", "水压太低"]),
-            ("交通运输/道路交通/停车管理", ["乱停车", "占用消防通道", "停车收费", "车位被占"]),
+            (
+                "环境保护/噪声污染/施工噪声",
+                ["工地夜间施工", "打桩噪声", "施工扰民", "机器轰鸣"],
+            ),
+            (
+                "城乡建设/公用事业/供水",
+                ["小区停水", "水管破裂", "自来水发黄", "水压太低"],
+            ),
+            (
+                "交通运输/道路交通/停车管理",
+                ["乱停车", "占用消防通道", "停车收费", "车位被占"],
+            ),
         ];
         let fillers = ["您好", "请尽快处理", "希望政府重视", "谢谢 Thanks 12345"];
         let mut examples = Vec::new();
@@ -919,19 +1220,101 @@ pub fn check_prediction(p: &hotline_core::classify::Prediction, k: usize) {
         "confidence {} out of [0, 1]",
         p.confidence
     );
-    assert!(!p.top.is_empty() && p.top.len() <= k.max(1), "{} candidates for k = {k}", p.top.len());
-    assert_eq!(p.top[0], (p.label.clone(), p.confidence), "the first candidate is not the answer");
+    assert!(
+        !p.top.is_empty() && p.top.len() <= k.max(1),
+        "{} candidates for k = {k}",
+        p.top.len()
+    );
+    assert_eq!(
+        p.top[0],
+        (p.label.clone(), p.confidence),
+        "the first candidate is not the answer"
+    );
     for pair in p.top.windows(2) {
-        assert!(pair[0].1 >= pair[1].1, "candidates not best first: {:?}", p.top);
+        assert!(
+            pair[0].1 >= pair[1].1,
+            "candidates not best first: {:?}",
+            p.top
+        );
     }
     for (i, (label, confidence)) in p.top.iter().enumerate() {
         assert!(
             confidence.is_finite() && (0.0..=1.0).contains(confidence),
             "candidate confidence {confidence} out of [0, 1]"
         );
-        assert!(!p.top[..i].iter().any(|(l, _)| l == label), "label {label} twice");
+        assert!(
+            !p.top[..i].iter().any(|(l, _)| l == label),
+            "label {label} twice"
+        );
     }
     if p.rule.is_some() {
-        assert!((p.confidence - 1.0).abs() < f64::EPSILON, "a forced category below 1");
+        assert!(
+            (p.confidence - 1.0).abs() < f64::EPSILON,
+            "a forced category below 1"
+        );
+    }
+}
+
+/// An appeal that passes intake, with the choices that shape its loop: type and
+/// priority (the deadlines), whether the citizen wants a callback, the category,
+/// and a dispatch at intake to known departments.
+#[derive(Arbitrary, Debug, Clone)]
+pub struct ValidIntake {
+    appeal_type: u8,
+    priority: u8,
+    wants_callback: bool,
+    confidential: bool,
+    category: Option<u8>,
+    dispatch: Option<(u8, Vec<u8>)>,
+}
+
+impl ValidIntake {
+    /// Returns the appeal.
+    pub fn new_ticket(&self) -> NewTicket {
+        let taxonomy = &env().directory.taxonomy;
+        let paths: Vec<&str> = taxonomy.paths().collect();
+        let auto_dispatch = self.dispatch.as_ref().map(|(lead, co)| {
+            let lead = DepartmentId::new(pick(DEPARTMENTS, *lead));
+            let mut co_department_ids: Vec<DepartmentId> = Vec::new();
+            for n in co.iter().take(3) {
+                let id = DepartmentId::new(pick(DEPARTMENTS, *n));
+                if id != lead && !co_department_ids.contains(&id) {
+                    co_department_ids.push(id);
+                }
+            }
+            DispatchTarget {
+                lead_department_id: lead,
+                co_department_ids,
+            }
+        });
+        NewTicket {
+            channel: Channel::Phone,
+            appeal_type: pick(AppealType::ALL, self.appeal_type),
+            priority: pick(Priority::ALL, self.priority),
+            citizen: Citizen {
+                name: "张三".to_owned(),
+                phone: "13812345678".to_owned(),
+                anonymous: false,
+                confidential: self.confidential,
+                wants_callback: self.wants_callback,
+            },
+            title: "夜间施工噪声扰民".to_owned(),
+            body: "小区旁工地每晚十一点后仍在施工，噪声很大。".to_owned(),
+            address: "姑苏区人民路100号".to_owned(),
+            region_code: "320508".to_owned(),
+            location: None,
+            category: self.category.and_then(|n| {
+                let path = paths.get(usize::from(n) % paths.len().max(1))?;
+                Some(Category {
+                    path: (*path).to_owned(),
+                    label: (*path).to_owned(),
+                    confidence: 1.0,
+                    overridden: true,
+                    code: taxonomy.code_of(path).unwrap_or_default().to_owned(),
+                })
+            }),
+            auto_dispatch,
+            routing: None,
+        }
     }
 }
