@@ -1157,42 +1157,51 @@ pub fn operator() -> Actor {
     }
 }
 
-/// A tiny classifier trained once from a few hard-coded appeals of three
-/// categories (never from licensed data): enough for every code path of
-/// scoring, ranking and calibration.
+/// The tiny classifier's training appeals: three categories, eight each, told
+/// apart by a few phrases with filler shared by all (never licensed data).
+pub fn tiny_corpus() -> Vec<(String, &'static str)> {
+    let topics = [
+        (
+            "环境保护/噪声污染/施工噪声",
+            ["工地夜间施工", "打桩噪声", "施工扰民", "机器轰鸣"],
+        ),
+        (
+            "城乡建设/公用事业/供水",
+            ["小区停水", "水管破裂", "自来水发黄", "水压太低"],
+        ),
+        (
+            "交通运输/道路交通/停车管理",
+            ["乱停车", "占用消防通道", "停车收费", "车位被占"],
+        ),
+    ];
+    let fillers = ["您好", "请尽快处理", "希望政府重视", "谢谢 Thanks 12345"];
+    let mut corpus = Vec::new();
+    for (t, (label, words)) in topics.iter().enumerate() {
+        for i in 0..8 {
+            let text = format!(
+                "{}，{}和{}的问题。{}",
+                fillers[i % 4],
+                words[i % 4],
+                words[(i + t + 1) % 4],
+                fillers[(i + 1) % 4]
+            );
+            corpus.push((text, *label));
+        }
+    }
+    corpus
+}
+
+/// A tiny classifier trained once from [`tiny_corpus`]: enough for every code
+/// path of scoring, ranking and calibration.
 pub fn tiny_model() -> &'static hotline_core::classify::Model {
     use hotline_core::classify::{Example, FeatureConfig, TrainConfig, train};
 
     static MODEL: OnceLock<hotline_core::classify::Model> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let topics = [
-            (
-                "环境保护/噪声污染/施工噪声",
-                ["工地夜间施工", "打桩噪声", "施工扰民", "机器轰鸣"],
-            ),
-            (
-                "城乡建设/公用事业/供水",
-                ["小区停水", "水管破裂", "自来水发黄", "水压太低"],
-            ),
-            (
-                "交通运输/道路交通/停车管理",
-                ["乱停车", "占用消防通道", "停车收费", "车位被占"],
-            ),
-        ];
-        let fillers = ["您好", "请尽快处理", "希望政府重视", "谢谢 Thanks 12345"];
-        let mut examples = Vec::new();
-        for (t, (label, words)) in topics.iter().enumerate() {
-            for i in 0..8 {
-                let text = format!(
-                    "{}，{}和{}的问题。{}",
-                    fillers[i % 4],
-                    words[i % 4],
-                    words[(i + t + 1) % 4],
-                    fillers[(i + 1) % 4]
-                );
-                examples.push(Example::new(text, *label));
-            }
-        }
+        let examples: Vec<Example> = tiny_corpus()
+            .into_iter()
+            .map(|(text, label)| Example::new(text, label))
+            .collect();
         let config = TrainConfig {
             features: FeatureConfig {
                 min_n: 1,
