@@ -8,7 +8,8 @@
 //!
 //! The input is a header (policy, intake) and then four bytes per step (see
 //! [`Cmd::from_bytes`]), so sequences long enough to go round the loop twice
-//! are short inputs.
+//! are short inputs. `FUZZ_TRACE=1` prints each step's status and version, to
+//! see how far round the loop a corpus gets.
 
 #![no_main]
 
