@@ -23,7 +23,9 @@ pub use self::features::{FeatureConfig, MAX_HASH_BITS, MAX_NGRAM, MIN_HASH_BITS,
 pub use self::metrics::{
     ClassMetrics, CrossValidation, Evaluation, HeldOut, cross_validate, evaluate, stratified_folds,
 };
-pub use self::model::{Algorithm, FORMAT_VERSION, MAGIC, Model, ModelError, ModelHeader, fnv1a64};
+pub use self::model::{
+    Algorithm, FORMAT_VERSION, MAGIC, MAX_WEIGHT, Model, ModelError, ModelHeader, fnv1a64,
+};
 pub use self::train::{
     Added, Example, ExampleSet, Form, TrainConfig, TrainError, TrainSummary, train,
 };

@@ -23,7 +23,8 @@
 //! Only buckets with a non-zero IDF are stored. [`Model::from_bytes`]
 //! checks the magic, the version, the length, the checksum (which catches any
 //! single changed byte), then every field, and returns a [`ModelError`] rather
-//! than panicking on any input.
+//! than panicking on any input. Every IDF, weight and bias lies within
+//! ±[`MAX_WEIGHT`], so no text can overflow a score.
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +44,14 @@ const CHECKSUM_LEN: usize = 8;
 
 /// The most labels a model may have.
 pub const MAX_LABELS: usize = 1024;
+
+/// The largest IDF, weight or bias a model file may hold, in magnitude.
+///
+/// Trained models stay below 20 (IDF at most `1 + ln(messages)`, weights of
+/// regularised or smoothed fits). A file within it scores any text with
+/// finite sums in `f32`, so confidences are never NaN; a file past it (damaged
+/// and re-checksummed, or hand-made) would turn scores into infinities.
+pub const MAX_WEIGHT: f32 = 1.0e6;
 
 /// How a model's weights were learned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,12 +217,19 @@ impl Model {
         debug_assert_eq!(bias.len(), labels.len());
         let stride = labels.len() + 1;
         let mut rows = Rows::new(features.buckets(), stride);
+        // A fit past ±MAX_WEIGHT (only an extreme `c` gets near it) is clamped,
+        // so every trained model writes a file that loads.
+        let clamped = |v: &f32| v.clamp(-MAX_WEIGHT, MAX_WEIGHT);
+        let mut clamped_row = Vec::with_capacity(stride);
         for (bucket, row) in table.chunks_exact(stride).enumerate() {
             if row[0] != 0.0 {
-                rows.push(bucket, row);
+                clamped_row.clear();
+                clamped_row.extend(row.iter().map(clamped));
+                rows.push(bucket, &clamped_row);
             }
         }
         rows.finish();
+        let bias = bias.iter().map(clamped).collect();
         Self {
             rows,
             labels,
@@ -423,8 +439,11 @@ impl Model {
             )));
         }
         let mut bias = Vec::with_capacity(labels.len());
+        let out_of_range = |what: &str| {
+            ModelError::Malformed(format!("{what} is not a number within ±{MAX_WEIGHT:e}"))
+        };
         for _ in 0..labels.len() {
-            bias.push(reader.finite_f32().ok_or_else(|| malformed("bias"))?);
+            bias.push(reader.weight().ok_or_else(|| out_of_range("bias"))?);
         }
         let mut rows = Rows::new(buckets, stride);
         let mut row = vec![0.0f32; stride];
@@ -438,7 +457,7 @@ impl Model {
             }
             next_free = bucket + 1;
             for slot in &mut row {
-                *slot = reader.finite_f32().ok_or_else(|| malformed("weight"))?;
+                *slot = reader.weight().ok_or_else(|| out_of_range("weight"))?;
             }
             // A bucket without an IDF never scores: keep no row for it.
             if row[0] != 0.0 {
@@ -565,10 +584,11 @@ impl<'a> Reader<'a> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
 
-    /// Reads an `f32`, refusing NaN and infinities.
-    fn finite_f32(&mut self) -> Option<f32> {
+    /// Reads an IDF, weight or bias: an `f32` within ±[`MAX_WEIGHT`] (so never
+    /// NaN or infinite).
+    fn weight(&mut self) -> Option<f32> {
         let value = f32::from_le_bytes(self.take(4)?.try_into().ok()?);
-        value.is_finite().then_some(value)
+        (value.abs() <= MAX_WEIGHT).then_some(value)
     }
 }
 
@@ -669,6 +689,93 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Where the biases start in a file of `small_model` (two labels): after the
+    /// prefix and the JSON header. The rows follow them, 16 bytes each (bucket,
+    /// IDF, two weights).
+    fn body_start(bytes: &[u8]) -> usize {
+        let header_len = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));
+        PREFIX_LEN + header_len as usize
+    }
+
+    /// Overwrites the `f32` at `at` and makes the checksum right again, as a file
+    /// damaged and re-sealed (or written by hand) would be.
+    fn reseal_with(bytes: &[u8], values: &[(usize, f32)]) -> Vec<u8> {
+        let mut bytes = bytes.to_vec();
+        for &(at, value) in values {
+            bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        }
+        let end = bytes.len() - CHECKSUM_LEN;
+        let checksum = fnv1a64(&bytes[..end]);
+        bytes[end..].copy_from_slice(&checksum.to_le_bytes());
+        bytes
+    }
+
+    /// A file whose checksum is right but whose weights are huge though finite
+    /// used to load, and then scored text to infinities: every confidence came
+    /// out NaN (found by the `model_bytes` fuzz target).
+    #[test]
+    fn huge_finite_weights_are_refused_even_with_a_good_checksum() {
+        let bytes = small_model().to_bytes();
+        let rows = body_start(&bytes) + 8;
+        let huge = 3.0e38f32;
+        let damaged = reseal_with(&bytes, &[(rows + 4, huge), (rows + 8, huge)]);
+        let err = Model::from_bytes(&damaged).expect_err("huge weights");
+        assert!(
+            matches!(&err, ModelError::Malformed(m) if m.contains("weight")),
+            "{err}"
+        );
+        let damaged = reseal_with(&bytes, &[(body_start(&bytes), -2.0 * MAX_WEIGHT)]);
+        let err = Model::from_bytes(&damaged).expect_err("a huge bias");
+        assert!(
+            matches!(&err, ModelError::Malformed(m) if m.contains("bias")),
+            "{err}"
+        );
+    }
+
+    /// At the bound itself, on every IDF, weight and bias, a long text with every
+    /// bucket hit many times still scores finitely: the bound is low enough.
+    #[test]
+    fn weights_at_the_bound_keep_confidences_finite() {
+        let bytes = small_model().to_bytes();
+        let (biases, rows) = (body_start(&bytes), body_start(&bytes) + 8);
+        let mut values = vec![(biases, MAX_WEIGHT), (biases + 4, -MAX_WEIGHT)];
+        for row in [rows, rows + 16] {
+            values.extend([
+                (row + 4, MAX_WEIGHT),
+                (row + 8, MAX_WEIGHT),
+                (row + 12, -MAX_WEIGHT),
+            ]);
+        }
+        let model = Model::from_bytes(&reseal_with(&bytes, &values)).expect("within the bound");
+        let text = "噪声ab12交通".repeat(20_000);
+        let p = super::super::Classifier::new(model).classify(&text, &text, 2);
+        assert!(
+            p.top
+                .iter()
+                .all(|(_, c)| c.is_finite() && (0.0..=1.0).contains(c)),
+            "{p:?}"
+        );
+    }
+
+    /// Training clamps a fit past the bound, so its file loads.
+    #[test]
+    fn a_model_built_past_the_bound_is_clamped_to_it() {
+        let features = FeatureConfig {
+            min_n: 1,
+            max_n: 1,
+            hash_bits: 4,
+            min_df: 1,
+        };
+        let mut table = vec![0.0f32; 16 * 3];
+        table[3..6].copy_from_slice(&[1.0, 1.0e30, -1.0e30]);
+        let labels = vec!["a".to_owned(), "b".to_owned()];
+        let model = Model::new(labels, features, Algorithm::Svm, 1, table, vec![1.0e9, 0.0]);
+        let back = Model::from_bytes(&model.to_bytes()).expect("loads");
+        assert_eq!(back, model);
+        assert_eq!(back.rows.get(1), Some(&[1.0, MAX_WEIGHT, -MAX_WEIGHT][..]));
+        assert_eq!(back.bias, [MAX_WEIGHT, 0.0]);
     }
 
     #[test]
