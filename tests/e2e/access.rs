@@ -429,3 +429,54 @@ async fn a_department_learns_nothing_from_lists_stats_watches_or_similar_search(
         .unwrap();
     assert_eq!(heard.ticket_id, own.id, "the first thing heard is its own");
 }
+
+#[tokio::test]
+async fn a_key_revoked_on_one_replica_stops_working_on_another_within_seconds() {
+    let a = hotline_e2e::TestServer::start().await.unwrap();
+    let b = hotline_e2e::TestServer::replica_of(&a, |_| {})
+        .await
+        .unwrap();
+    let key = a.key(Role::Operator, "", "desk 7").await.unwrap();
+    let key_id = a
+        .admin()
+        .list_api_keys(pb::ListApiKeysRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .keys
+        .into_iter()
+        .find(|k| k.name == "desk 7")
+        .unwrap()
+        .key_id;
+    // Used on B first, so B holds it in its look-up cache.
+    b.tickets(&key)
+        .list_tickets(pb::ListTicketsRequest::default())
+        .await
+        .expect("the key works on the other replica");
+    a.admin()
+        .revoke_api_key(pb::RevokeApiKeyRequest { key_id })
+        .await
+        .unwrap();
+    let revoked_at = std::time::Instant::now();
+    let refused = loop {
+        match b
+            .tickets(&key)
+            .list_tickets(pb::ListTicketsRequest::default())
+            .await
+        {
+            Err(status) => break status,
+            Ok(_) => {
+                assert!(
+                    revoked_at.elapsed() < std::time::Duration::from_secs(10),
+                    "still accepted 10 s after revocation elsewhere"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    println!(
+        "revoked on A, refused on B after {:?}",
+        revoked_at.elapsed()
+    );
+}
