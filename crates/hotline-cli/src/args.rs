@@ -142,6 +142,10 @@ pub enum Command {
     /// Check the database: event hash chains, and with --deep every ticket against its events
     #[command(subcommand)]
     Audit(serve::AuditCommand),
+    /// Check a database's invariants (audit verify --deep): hash chains intact, every
+    /// ticket equal to the replay of its events, no orphan rows, deadline columns as the
+    /// tickets imply; exits 1 on any problem
+    Check(serve::AuditArgs),
     /// Check a server's grpc.health.v1 status: exit 0 when SERVING (for container health checks)
     Health(health::HealthArgs),
     /// Seed demo departments, routing rules and keys (needs the admin key)

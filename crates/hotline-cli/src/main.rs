@@ -36,6 +36,12 @@ fn main() -> ExitCode {
         Command::Migrate(args) => args.config().and_then(|config| {
             cmd::serve::with_telemetry(&config, cmd::serve::migrate(config.clone()))
         }),
+        Command::Check(mut args) => {
+            args.deep = true;
+            args.config().and_then(|config| {
+                cmd::serve::with_telemetry(&config, cmd::serve::audit(config.clone(), &args))
+            })
+        }
         Command::Audit(cmd::serve::AuditCommand::Verify(args)) => {
             args.config().and_then(|config| {
                 cmd::serve::with_telemetry(&config, cmd::serve::audit(config.clone(), &args))
@@ -79,8 +85,12 @@ fn init_client_logs() {
 /// Runs a client command.
 async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(_) | Command::Migrate(_) | Command::Audit(_) | Command::Bench(_) => {
-            anyhow::bail!("serve, migrate, audit and bench run on their own runtime")
+        Command::Serve(_)
+        | Command::Migrate(_)
+        | Command::Audit(_)
+        | Command::Check(_)
+        | Command::Bench(_) => {
+            anyhow::bail!("serve, migrate, audit, check and bench run on their own runtime")
         }
         Command::Health(args) => {
             let ctx = connect(&global, None).await?;

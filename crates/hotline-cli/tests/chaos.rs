@@ -8,8 +8,9 @@
 //!   call with the same request id or expected version, as a department system
 //!   would. Afterwards: every acknowledged create exists once, every acknowledged
 //!   state change is in its ticket's timeline at the acknowledged version, no ticket
-//!   exists that no client created, and `hotline audit verify --deep` finds every
-//!   hash chain intact and every stored ticket equal to the replay of its events.
+//!   exists that no client created, and `hotline check` finds every hash chain
+//!   intact, every stored ticket equal to the replay of its events, no orphan row
+//!   and every indexed deadline column as its ticket implies.
 //! - **PostgreSQL outages under load**: the same load while the test's own
 //!   PostgreSQL cluster is stopped for 2 s, 3 times; calls fail UNAVAILABLE and are
 //!   retried, and the same checks hold afterwards.
@@ -474,7 +475,7 @@ async fn under_faults(
         "{scenario}: {KILLS} faults in {}s, {CLIENTS} clients, \
          {writes} acknowledged writes ({} creates, {} state changes), {} retries \
          ({} found already applied), 0 lost, 0 duplicated; audit: {} tickets, {} events, \
-         0 chain breaks, 0 projection mismatches",
+         0 chain breaks, 0 projection mismatches, 0 row problems",
         load.as_secs(),
         ledger.created.len(),
         ledger.changes.len(),

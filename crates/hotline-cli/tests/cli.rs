@@ -603,4 +603,46 @@ fn audit_verify_passes_a_clean_database_and_names_a_tampered_event() {
     // The other ticket alone is still intact.
     let one = audit(&["--ticket", &ids[0]]);
     assert!(one.status.success());
+
+    // `hotline check` finds the same break, and rows that disagree: an indexed column
+    // edited by hand and a request id left pointing at no ticket.
+    let ghost = "01900000-0000-7000-8000-00000000dead";
+    let status = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+             c.execute(\"update tickets set warning_level='OVERDUE' where id=?\", (sys.argv[2],)); \
+             c.execute(\"insert into idempotency (request_id, ticket_id, created_at) \
+             values ('lost-request', ?, 0)\", (sys.argv[3],)); c.commit()",
+        )
+        .arg(&db)
+        .arg(&ids[0])
+        .arg(ghost)
+        .status()
+        .expect("python3 edits the database");
+    assert!(status.success());
+    let checked = hotline()
+        .args(["check", "--data-dir", data_dir.as_str(), "--json"])
+        .output()
+        .expect("run hotline check");
+    assert_eq!(checked.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&checked.stdout).expect("json report");
+    assert_eq!(report["breaks"].as_array().expect("breaks").len(), 1);
+    let rows: Vec<&str> = report["row_problems"]
+        .as_array()
+        .expect("row problems")
+        .iter()
+        .map(|p| p.as_str().expect("text"))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            format!("ticket {ghost}: a request id pointing at a ticket that does not exist"),
+            format!(
+                "ticket {}: column warning_level is OVERDUE but the ticket says NONE",
+                ids[0]
+            ),
+        ],
+        "{report}"
+    );
 }

@@ -1,7 +1,9 @@
-//! `hotline audit verify`: walks every ticket's event hash chain and, with
-//! `deep`, checks that each stored ticket is what its events replay to.
+//! `hotline audit verify` and `hotline check`: walks every ticket's event hash
+//! chain and, with `deep`, checks that each stored ticket is what its events
+//! replay to and that rows agree with each other (no orphans, indexed deadline
+//! columns as the tickets and the calendar in force imply).
 
-use hotline_core::{Ticket, TicketId};
+use hotline_core::{Calendar, Ticket, TicketId};
 use hotline_store::Store;
 use hotline_store::chain::{ChainBreak, Verifier};
 
@@ -22,6 +24,17 @@ pub struct AuditReport {
     pub breaks: Vec<ChainBreak>,
     /// Tickets whose stored projection differs from the replay of their events (deep only).
     pub projection_mismatches: Vec<String>,
+    /// Rows that disagree with each other (deep, whole database only).
+    pub row_problems: Vec<hotline_store::check::RowProblem>,
+}
+
+impl AuditReport {
+    /// Whether nothing was found.
+    pub fn is_clean(&self) -> bool {
+        self.breaks.is_empty()
+            && self.projection_mismatches.is_empty()
+            && self.row_problems.is_empty()
+    }
 }
 
 /// Verifies the chains of the configured database (one ticket's with `ticket`).
@@ -35,6 +48,27 @@ pub async fn audit(
 ) -> anyhow::Result<AuditReport> {
     let store = open_store(config).await?;
     let report = verify(store.as_ref(), ticket, deep).await;
+    let report = match report {
+        Ok(mut report) if deep && ticket.is_none() => {
+            match crate::settings::load_all(store.as_ref()).await {
+                Ok(loaded) => {
+                    let calendar: Box<dyn Calendar> = match loaded.calendar {
+                        Some(calendar) => Box::new(calendar),
+                        None => Box::new(crate::app::default_calendar(&config.time_zone)),
+                    };
+                    match store.check_rows(calendar.as_ref()).await {
+                        Ok(problems) => {
+                            report.row_problems = problems;
+                            Ok(report)
+                        }
+                        Err(error) => Err(error.into()),
+                    }
+                }
+                Err(error) => Err(anyhow::anyhow!("cannot load the settings: {error}")),
+            }
+        }
+        other => other,
+    };
     store.close().await;
     report
 }
@@ -74,6 +108,7 @@ pub async fn verify(
         events: verifier.events,
         breaks: verifier.breaks,
         projection_mismatches: mismatches,
+        row_problems: Vec::new(),
     })
 }
 

@@ -8,6 +8,9 @@ use sqlx::Row;
 use sqlx::postgres::PgPool;
 use uuid::Uuid;
 
+use hotline_store::check::{IndexedColumns, ORPHAN_CHECKS, RowProblem, column_drift};
+
+use crate::codec::{TicketColumns, ticket_from_json};
 use crate::error::{corrupt, db};
 
 /// Events hashed per transaction while catching up.
@@ -110,4 +113,83 @@ pub(crate) async fn audit_events(
     .await
     .map_err(db("reading the event log"))?;
     Ok(rows.into_iter().map(AuditRow::from).collect())
+}
+
+/// Tickets read per page while checking rows.
+const CHECK_PAGE: i64 = 500;
+
+/// Runs the orphan checks, then compares every ticket row's indexed columns with
+/// what its projection implies on `calendar`.
+pub(crate) async fn check_rows(
+    read: &PgPool,
+    calendar: &dyn hotline_core::Calendar,
+) -> StoreResult<Vec<RowProblem>> {
+    let mut problems = Vec::new();
+    for (sql, problem) in ORPHAN_CHECKS {
+        let ids: Vec<String> = sqlx::query_scalar(*sql)
+            .fetch_all(read)
+            .await
+            .map_err(db("checking for orphan rows"))?;
+        problems.extend(ids.into_iter().map(|ticket_id| RowProblem {
+            ticket_id,
+            problem: (*problem).to_owned(),
+        }));
+    }
+    let mut after: Uuid = Uuid::nil();
+    loop {
+        let rows = sqlx::query(
+            "select id, status, version, lead_department_id, deadline_kind, deadline_at, \
+             warning_level, next_check_at, projection from tickets where id > $1 order by id \
+             limit $2",
+        )
+        .bind(after.clone())
+        .bind(CHECK_PAGE)
+        .fetch_all(read)
+        .await
+        .map_err(db("reading tickets to check"))?;
+        let Some(last) = rows.last() else {
+            return Ok(problems);
+        };
+        after = last.try_get("id").map_err(db("reading tickets to check"))?;
+        for row in &rows {
+            let id: Uuid = row.try_get("id").map_err(db("reading tickets to check"))?;
+            let stored = IndexedColumns {
+                status: row
+                    .try_get("status")
+                    .map_err(db("reading tickets to check"))?,
+                version: row
+                    .try_get("version")
+                    .map_err(db("reading tickets to check"))?,
+                lead_department_id: row
+                    .try_get("lead_department_id")
+                    .map_err(db("reading tickets to check"))?,
+                deadline_kind: row
+                    .try_get("deadline_kind")
+                    .map_err(db("reading tickets to check"))?,
+                deadline_at: row
+                    .try_get("deadline_at")
+                    .map_err(db("reading tickets to check"))?,
+                warning_level: row
+                    .try_get("warning_level")
+                    .map_err(db("reading tickets to check"))?,
+                next_check_at: row
+                    .try_get("next_check_at")
+                    .map_err(db("reading tickets to check"))?,
+            };
+            let json: String = row
+                .try_get("projection")
+                .map_err(db("reading tickets to check"))?;
+            let expected = ticket_from_json(&json)
+                .and_then(|ticket| Ok((TicketColumns::of(&ticket, calendar)?, ticket)));
+            match expected {
+                Ok((columns, ticket)) => {
+                    problems.extend(column_drift(&ticket, &stored, &columns.indexed()));
+                }
+                Err(error) => problems.push(RowProblem {
+                    ticket_id: id.to_string(),
+                    problem: format!("the stored ticket does not decode: {error}"),
+                }),
+            }
+        }
+    }
 }

@@ -1151,6 +1151,14 @@ impl Store for PgStore {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn check_rows(
+        &self,
+        calendar: &dyn Calendar,
+    ) -> StoreResult<Vec<hotline_store::check::RowProblem>> {
+        audit::check_rows(&self.pool, calendar).await
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn close(&self) {
         self.pool.close().await;
     }

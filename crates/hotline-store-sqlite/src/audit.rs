@@ -7,6 +7,9 @@ use hotline_store::chain::{self, AuditColumns, AuditRow};
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
 
+use hotline_store::check::{IndexedColumns, ORPHAN_CHECKS, RowProblem, column_drift};
+
+use crate::codec::{TicketColumns, ticket_from_json};
 use crate::error::{corrupt, db};
 
 /// Events hashed per transaction while catching up.
@@ -103,4 +106,83 @@ pub(crate) async fn audit_events(
     .await
     .map_err(db("reading the event log"))?;
     Ok(rows.into_iter().map(AuditRow::from).collect())
+}
+
+/// Tickets read per page while checking rows.
+const CHECK_PAGE: i64 = 500;
+
+/// Runs the orphan checks, then compares every ticket row's indexed columns with
+/// what its projection implies on `calendar`.
+pub(crate) async fn check_rows(
+    read: &SqlitePool,
+    calendar: &dyn hotline_core::Calendar,
+) -> StoreResult<Vec<RowProblem>> {
+    let mut problems = Vec::new();
+    for (sql, problem) in ORPHAN_CHECKS {
+        let ids: Vec<String> = sqlx::query_scalar(*sql)
+            .fetch_all(read)
+            .await
+            .map_err(db("checking for orphan rows"))?;
+        problems.extend(ids.into_iter().map(|ticket_id| RowProblem {
+            ticket_id,
+            problem: (*problem).to_owned(),
+        }));
+    }
+    let mut after: String = String::new();
+    loop {
+        let rows = sqlx::query(
+            "select id, status, version, lead_department_id, deadline_kind, deadline_at, \
+             warning_level, next_check_at, projection from tickets where id > ? order by id \
+             limit ?",
+        )
+        .bind(after.clone())
+        .bind(CHECK_PAGE)
+        .fetch_all(read)
+        .await
+        .map_err(db("reading tickets to check"))?;
+        let Some(last) = rows.last() else {
+            return Ok(problems);
+        };
+        after = last.try_get("id").map_err(db("reading tickets to check"))?;
+        for row in &rows {
+            let id: String = row.try_get("id").map_err(db("reading tickets to check"))?;
+            let stored = IndexedColumns {
+                status: row
+                    .try_get("status")
+                    .map_err(db("reading tickets to check"))?,
+                version: row
+                    .try_get("version")
+                    .map_err(db("reading tickets to check"))?,
+                lead_department_id: row
+                    .try_get("lead_department_id")
+                    .map_err(db("reading tickets to check"))?,
+                deadline_kind: row
+                    .try_get("deadline_kind")
+                    .map_err(db("reading tickets to check"))?,
+                deadline_at: row
+                    .try_get("deadline_at")
+                    .map_err(db("reading tickets to check"))?,
+                warning_level: row
+                    .try_get("warning_level")
+                    .map_err(db("reading tickets to check"))?,
+                next_check_at: row
+                    .try_get("next_check_at")
+                    .map_err(db("reading tickets to check"))?,
+            };
+            let json: String = row
+                .try_get("projection")
+                .map_err(db("reading tickets to check"))?;
+            let expected = ticket_from_json(&json)
+                .and_then(|ticket| Ok((TicketColumns::of(&ticket, calendar)?, ticket)));
+            match expected {
+                Ok((columns, ticket)) => {
+                    problems.extend(column_drift(&ticket, &stored, &columns.indexed()));
+                }
+                Err(error) => problems.push(RowProblem {
+                    ticket_id: id.clone(),
+                    problem: format!("the stored ticket does not decode: {error}"),
+                }),
+            }
+        }
+    }
 }

@@ -100,6 +100,21 @@ impl TicketColumns {
     }
 }
 
+impl TicketColumns {
+    /// The columns `hotline check` compares with the stored row.
+    pub(crate) fn indexed(&self) -> hotline_store::check::IndexedColumns {
+        hotline_store::check::IndexedColumns {
+            status: self.status.to_owned(),
+            version: self.version,
+            lead_department_id: self.lead_department_id.clone(),
+            deadline_kind: self.deadline_kind.map(str::to_owned),
+            deadline_at: self.deadline_at,
+            warning_level: self.warning_level.to_owned(),
+            next_check_at: self.next_check_at,
+        }
+    }
+}
+
 /// Which listing a page token belongs to; a token from one listing is refused by another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Listing {

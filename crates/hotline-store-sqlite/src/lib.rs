@@ -1105,6 +1105,14 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn check_rows(
+        &self,
+        calendar: &dyn Calendar,
+    ) -> StoreResult<Vec<hotline_store::check::RowProblem>> {
+        audit::check_rows(&self.read, calendar).await
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn close(&self) {
         self.read.close().await;
         self.write.close().await;

@@ -737,6 +737,11 @@ pub async fn assert_projection_matches_events<S: Store>(store: &S) {
             None => break,
         }
     }
+    // And the rows agree with each other: no orphans, indexed columns as the tickets say.
+    match store.check_rows(&AlwaysOpen).await {
+        Ok(problems) => assert!(problems.is_empty(), "rows disagree: {problems:?}"),
+        Err(error) => panic!("check_rows: {error}"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -22,14 +22,15 @@
 #![forbid(unsafe_code)]
 
 pub mod chain;
+pub mod check;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
 use async_trait::async_trait;
 use hotline_core::similar::Signature;
 use hotline_core::{
-    Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, NewTicket, Role,
-    Ticket, TicketId, TicketStatus, WarningLevel,
+    Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event,
+    NewTicket, Role, Ticket, TicketId, TicketStatus, WarningLevel,
 };
 use jiff::{SignedDuration, Timestamp};
 
@@ -581,6 +582,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         ticket: Option<TicketId>,
         limit: u32,
     ) -> StoreResult<Vec<chain::AuditRow>>;
+
+    /// Checks that rows agree with each other: no orphan rows, every ticket with
+    /// events and at its newest event's version, and every ticket row's indexed columns
+    /// (status, deadline, warning level, next sweep) what its projection implies on
+    /// `calendar`. Reads the whole store; for `hotline check`.
+    async fn check_rows(&self, calendar: &dyn Calendar) -> StoreResult<Vec<check::RowProblem>>;
 
     /// Closes connections after in-flight calls finish.
     async fn close(&self);

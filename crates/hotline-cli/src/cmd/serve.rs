@@ -125,9 +125,10 @@ pub struct AuditArgs {
     #[arg(long, value_name = "ID")]
     ticket: Option<hotline_core::TicketId>,
 
-    /// Also replay every ticket's events and compare with the stored ticket
+    /// Also replay every ticket's events and compare with the stored ticket, and
+    /// check that rows agree (no orphans, deadline columns as the tickets imply)
     #[arg(long)]
-    deep: bool,
+    pub(crate) deep: bool,
 
     /// Print one JSON document
     #[arg(long)]
@@ -150,7 +151,7 @@ impl AuditArgs {
 /// Verifies the database and prints what it found.
 pub async fn audit(config: ServerConfig, args: &AuditArgs) -> anyhow::Result<()> {
     let report = hotline_server::audit(&config, args.ticket, args.deep).await?;
-    let clean = report.breaks.is_empty() && report.projection_mismatches.is_empty();
+    let clean = report.is_clean();
     if args.json {
         let doc = serde_json::json!({
             "ok": clean,
@@ -163,6 +164,7 @@ pub async fn audit(config: ServerConfig, args: &AuditArgs) -> anyhow::Result<()>
                 "problem": b.problem,
             })).collect::<Vec<_>>(),
             "projection_mismatches": report.projection_mismatches,
+            "row_problems": report.row_problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
         });
         println!("{doc}");
     } else {
@@ -172,6 +174,9 @@ pub async fn audit(config: ServerConfig, args: &AuditArgs) -> anyhow::Result<()>
         for m in &report.projection_mismatches {
             println!("MISMATCH  {m}");
         }
+        for p in &report.row_problems {
+            println!("ROW  {p}");
+        }
         println!(
             "{} tickets, {} events checked{}: {} chain breaks{}",
             report.tickets,
@@ -180,8 +185,9 @@ pub async fn audit(config: ServerConfig, args: &AuditArgs) -> anyhow::Result<()>
             report.breaks.len(),
             if args.deep {
                 format!(
-                    ", {} projection mismatches",
-                    report.projection_mismatches.len()
+                    ", {} projection mismatches, {} row problems",
+                    report.projection_mismatches.len(),
+                    report.row_problems.len()
                 )
             } else {
                 String::new()

@@ -373,8 +373,9 @@ pub fn key_hash_secret() -> &'static Path {
     .path()
 }
 
-/// Runs `hotline audit verify --deep --json` with `args` (the database) and returns
-/// its report; panics with the report when the audit finds problems.
+/// Runs `hotline check --json` with `args` (the database): hash chains, every ticket
+/// against its events, orphan rows, indexed deadline columns. Returns its report;
+/// panics with the report when it finds problems.
 pub fn audit_deep(args: &[&str]) -> serde_json::Value {
     let mut command = Command::new(HOTLINE);
     for (name, _) in std::env::vars() {
@@ -383,10 +384,10 @@ pub fn audit_deep(args: &[&str]) -> serde_json::Value {
         }
     }
     let out = command
-        .args(["audit", "verify", "--deep", "--json"])
+        .args(["check", "--json"])
         .args(args)
         .output()
-        .expect("run hotline audit verify");
+        .expect("run hotline check");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "audit output is not JSON ({e}): {}{}",
