@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use jiff::Timestamp;
 
-use crate::cmd::{admin, bench, calendar, classify, demo, dept, health, serve, supervise, ticket};
+use crate::cmd::{
+    admin, bench, calendar, classify, demo, dept, health, seed, serve, supervise, ticket,
+};
 use crate::output::Format;
 
 /// Text shown after the top-level help.
@@ -97,6 +99,8 @@ pub enum Command {
     /// Check the database: event hash chains, and with --deep every ticket against its events
     #[command(subcommand)]
     Audit(serve::AuditCommand),
+    /// Bulk-load years of realistic tickets straight into an empty database (benchmarks, demos)
+    Seed(seed::SeedArgs),
     /// Check a server's grpc.health.v1 status: exit 0 when SERVING (for container health checks)
     Health(health::HealthArgs),
     /// Seed demo departments, routing rules and keys (needs the admin key)

@@ -41,6 +41,9 @@ fn main() -> ExitCode {
                 cmd::serve::with_telemetry(&config, cmd::serve::audit(config.clone(), &args))
             })
         }
+        Command::Seed(args) => args.config().and_then(|config| {
+            cmd::serve::with_telemetry(&config, cmd::seed::run(config.clone(), &args))
+        }),
         // Load generation gets every core: a single-threaded client would
         // measure its own queueing rather than the server.
         Command::Bench(args) => {
@@ -79,8 +82,12 @@ fn init_client_logs() {
 /// Runs a client command.
 async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(_) | Command::Migrate(_) | Command::Audit(_) | Command::Bench(_) => {
-            anyhow::bail!("serve, migrate, audit and bench run on their own runtime")
+        Command::Serve(_)
+        | Command::Migrate(_)
+        | Command::Audit(_)
+        | Command::Seed(_)
+        | Command::Bench(_) => {
+            anyhow::bail!("serve, migrate, audit, seed and bench run on their own runtime")
         }
         Command::Health(args) => {
             let ctx = connect(&global, None).await?;

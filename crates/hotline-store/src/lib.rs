@@ -21,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bulk;
 pub mod chain;
 #[cfg(feature = "conformance")]
 pub mod conformance;
