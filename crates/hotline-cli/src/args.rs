@@ -8,7 +8,9 @@ use clap::{Args, Parser, Subcommand};
 use jiff::Timestamp;
 
 use crate::client::{Remote, TlsFiles};
-use crate::cmd::{admin, bench, calendar, classify, demo, dept, health, serve, supervise, ticket};
+use crate::cmd::{
+    admin, bench, calendar, classify, demo, dept, health, seed, serve, supervise, ticket,
+};
 use crate::output::Format;
 
 /// Text shown after the top-level help.
@@ -146,6 +148,8 @@ pub enum Command {
     /// ticket equal to the replay of its events, no orphan rows, deadline columns as the
     /// tickets imply; exits 1 on any problem
     Check(serve::AuditArgs),
+    /// Bulk-load years of realistic tickets straight into an empty database (benchmarks, demos)
+    Seed(seed::SeedArgs),
     /// Check a server's grpc.health.v1 status: exit 0 when SERVING (for container health checks)
     Health(health::HealthArgs),
     /// Seed demo departments, routing rules and keys (needs the admin key)

@@ -47,6 +47,9 @@ fn main() -> ExitCode {
                 cmd::serve::with_telemetry(&config, cmd::serve::audit(config.clone(), &args))
             })
         }
+        Command::Seed(args) => args.config().and_then(|config| {
+            cmd::serve::with_telemetry(&config, cmd::seed::run(config.clone(), &args))
+        }),
         // Load generation gets every core: a single-threaded client would
         // measure its own queueing rather than the server.
         Command::Bench(args) => {
@@ -89,8 +92,9 @@ async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         | Command::Migrate(_)
         | Command::Audit(_)
         | Command::Check(_)
+        | Command::Seed(_)
         | Command::Bench(_) => {
-            anyhow::bail!("serve, migrate, audit, check and bench run on their own runtime")
+            anyhow::bail!("serve, migrate, audit, check, seed and bench run on their own runtime")
         }
         Command::Health(args) => {
             let ctx = connect(&global, None).await?;

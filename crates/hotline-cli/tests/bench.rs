@@ -1,6 +1,7 @@
 //! Smoke tests of `hotline bench` against a real `hotline serve` child process
 //! on a private data directory: each scenario runs for a second or two and
-//! must report well-formed figures with no errors, and the bench must undo
+//! must report well-formed figures with no errors (the supervisor scenario over a
+//! seeded history), and the bench must undo
 //! its setup (keys revoked, routing rules restored). No timing is asserted.
 //!
 //! Set `TEST_LOG=1` to see the server's log on stderr.
@@ -45,7 +46,34 @@ impl Server {
     /// Starts the server and waits for its `hotline listening on ADDR` line
     /// (printed after binding, so no polling is needed).
     fn start() -> Self {
+        Self::start_in(tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// Seeds `tickets` tickets of history (`hotline seed`) into a fresh data
+    /// directory, then starts the server on it.
+    fn start_seeded(tickets: u32) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        let output = hotline()
+            .args([
+                "seed",
+                "--tickets",
+                &tickets.to_string(),
+                "--json",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .output()
+            .expect("run hotline seed");
+        assert!(
+            output.status.success(),
+            "hotline seed failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Self::start_in(dir)
+    }
+
+    /// Starts the server on `dir`.
+    fn start_in(dir: tempfile::TempDir) -> Self {
         let log = if std::env::var_os("TEST_LOG").is_some() {
             Stdio::inherit()
         } else {
@@ -167,11 +195,14 @@ fn assert_clean_report(report: &Value, scenario: &str) {
 
 #[test]
 fn every_scenario_runs_clean_and_the_bench_undoes_its_setup() {
-    let server = Server::start();
+    // A seeded history first, so the supervisor queries read overdue and
+    // closed tickets, not only the few the run makes.
+    let server = Server::start_seeded(500);
     let admin = server.admin_key();
     let rules_before = server.json(Some(&admin), &["admin", "rule", "list"]);
 
     // Intake, closed loop: operators creating tickets back to back.
+    let intake_began = jiff::Timestamp::now();
     let intake = server.bench(&[
         "--scenario",
         "intake",
@@ -185,13 +216,18 @@ fn every_scenario_runs_clean_and_the_bench_undoes_its_setup() {
     assert_eq!(intake["concurrency"], 4);
     let created = count(&intake["operations"]["CreateTicket"], "ok");
     assert_eq!(created, count(&intake, "requests"));
-    // The tickets are really there.
+    // The tickets are really there: the newest five were made by the run,
+    // after the seeded history.
     let listed = server.json(Some(&admin), &["ticket", "list", "--limit", "5"]);
-    assert_eq!(
-        listed["tickets"].as_array().map(Vec::len),
-        Some(5),
-        "{listed}"
-    );
+    let newest = listed["tickets"].as_array().expect("tickets");
+    assert_eq!(newest.len(), 5, "{listed}");
+    for ticket in newest {
+        let created: jiff::Timestamp = ticket["created_at"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no created_at in {ticket}"));
+        assert!(created >= intake_began, "{ticket} was not made by the run");
+    }
 
     // The whole loop: every step of a ticket's life, each ticket closed.
     let lifecycle = server.bench(&["--scenario", "loop", "--duration", "2s"]);
@@ -233,7 +269,7 @@ fn every_scenario_runs_clean_and_the_bench_undoes_its_setup() {
         "{open}"
     );
 
-    // Supervisors over the history just made.
+    // Supervisors over the seeded history and the one just made.
     let supervisor = server.bench(&["--scenario", "supervisor", "--duration", "1s"]);
     assert_clean_report(&supervisor, "supervisor");
 

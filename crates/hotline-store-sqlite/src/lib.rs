@@ -21,6 +21,7 @@
 
 mod analysis;
 mod audit;
+mod bulk;
 mod codec;
 mod error;
 mod sql;

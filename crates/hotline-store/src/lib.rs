@@ -21,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bulk;
 pub mod chain;
 pub mod check;
 #[cfg(feature = "conformance")]

@@ -15,7 +15,7 @@
 //! Scenarios: `intake` (CreateTicket), `loop` (the full life of a ticket) and
 //! `supervisor` (read-heavy supervision queries over the existing history).
 
-mod texts;
+pub(crate) mod texts;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal as _;

@@ -8,6 +8,7 @@ pub mod classify;
 pub mod demo;
 pub mod dept;
 pub mod health;
+pub mod seed;
 pub mod serve;
 pub mod supervise;
 pub mod ticket;

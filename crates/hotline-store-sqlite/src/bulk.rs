@@ -1,0 +1,118 @@
+//! Bulk loading (`hotline seed`): many tickets with their histories in one
+//! write transaction, one fsync for the lot, each row through a prepared
+//! statement that sqlx keeps cached on the write connection.
+
+use hotline_core::Calendar;
+use hotline_store::StoreResult;
+use hotline_store::bulk::{History, number_counters};
+
+use crate::codec::{TicketColumns, int, nanos};
+use crate::error::db;
+use crate::{SqliteStore, analysis, commit};
+
+impl SqliteStore {
+    /// Writes `tickets`, each with its whole history, in one transaction: the
+    /// ticket rows (deadline, warning light and next check derived on
+    /// `calendar`, as [`Store`](hotline_store::Store) writes them), their
+    /// events with the hash chain, assignments and text fingerprints, and raises
+    /// the ticket-number counters past the numbers used. For seeding benchmark
+    /// and demo databases; returns the number of events written.
+    ///
+    /// # Errors
+    /// [`hotline_store::StoreError::Internal`] for a history that is not
+    /// consistent or a ticket id or number that exists already (nothing is
+    /// written); [`hotline_store::StoreError::Unavailable`].
+    pub async fn bulk_load(
+        &self,
+        tickets: &[History],
+        calendar: &dyn Calendar,
+    ) -> StoreResult<u64> {
+        let counters = number_counters(tickets)?;
+        let mut events_written = 0_u64;
+        let mut tx = self.begin_write().await?;
+        for history in tickets {
+            let ticket = &history.ticket;
+            let chained = history.chained()?;
+            let c = TicketColumns::of(ticket, calendar)?;
+            sqlx::query(
+                "insert into tickets (id, number, status, version, lead_department_id, \
+                 region_code, category_path, phone, address, title, body, created_at, \
+                 updated_at, deadline_kind, deadline_at, warning_level, next_check_at, \
+                 projection) \
+                 values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(c.id.clone())
+            .bind(c.number)
+            .bind(c.status)
+            .bind(c.version)
+            .bind(c.lead_department_id)
+            .bind(c.region_code)
+            .bind(c.category_path)
+            .bind(c.phone)
+            .bind(c.address)
+            .bind(c.title)
+            .bind(c.body)
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .bind(c.deadline_kind)
+            .bind(c.deadline_at)
+            .bind(c.warning_level)
+            .bind(c.next_check_at)
+            .bind(c.projection)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("bulk-inserting a ticket"))?;
+            for event in chained {
+                let e = event.event;
+                sqlx::query(
+                    "insert into events (ticket_id, seq, version, at, action, actor_id, \
+                     actor_role, event, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(c.id.clone())
+                .bind(int(e.seq, "event seq")?)
+                .bind(int(e.version, "event version")?)
+                .bind(nanos(e.at))
+                .bind(e.kind.action())
+                .bind(e.actor.id.clone())
+                .bind(e.actor.role.as_str())
+                .bind(event.json)
+                .bind(event.prev_hash)
+                .bind(event.hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("bulk-inserting an event"))?;
+                events_written += 1;
+            }
+            for (position, a) in (0_i64..).zip(&ticket.assignments) {
+                sqlx::query(
+                    "insert into assignments (ticket_id, position, department_id, role, status) \
+                     values (?, ?, ?, ?, ?)",
+                )
+                .bind(c.id.clone())
+                .bind(position)
+                .bind(a.department_id.0.clone())
+                .bind(a.role.as_str())
+                .bind(a.status.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db("bulk-inserting an assignment"))?;
+            }
+            analysis::write_fingerprint(&mut tx, &c.id, c.created_at, &ticket.title, &ticket.body)
+                .await?;
+        }
+        for (center, day, seq) in counters {
+            sqlx::query(
+                "insert into ticket_numbers (center, day, last_seq) values (?, ?, ?) \
+                 on conflict (center, day) do update set last_seq = max(last_seq, excluded.last_seq)",
+            )
+            .bind(center)
+            .bind(day)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("raising the ticket-number counters"))?;
+        }
+        commit(tx).await?;
+        Ok(events_written)
+    }
+}
