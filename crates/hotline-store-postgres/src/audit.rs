@@ -142,7 +142,7 @@ pub(crate) async fn check_rows(
              warning_level, next_check_at, projection from tickets where id > $1 order by id \
              limit $2",
         )
-        .bind(after.clone())
+        .bind(after)
         .bind(CHECK_PAGE)
         .fetch_all(read)
         .await
