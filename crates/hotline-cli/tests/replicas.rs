@@ -13,23 +13,18 @@
 //! Skipped without them unless `HOTLINE_REQUIRE_SERVERS=1`, which makes it fail.
 //! Set `TEST_LOG=1` to see the servers' logs on stderr.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead as _, BufReader};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hotline_proto::v1::{self as pb, Role};
 use pb::admin_service_client::AdminServiceClient;
 use pb::department_service_client::DepartmentServiceClient;
 use pb::ticket_service_client::TicketServiceClient;
-use sqlx::{AssertSqlSafe, Connection as _, Executor as _, PgConnection};
-use tonic::service::interceptor::InterceptedService;
+use support::{Authed, Database, RedisServer, Server, bearer, required};
 use tonic::transport::Channel;
 
-/// The binary under test.
-const HOTLINE: &str = env!("CARGO_BIN_EXE_hotline");
 /// Tickets created and dispatched while Redis is up.
 const TICKETS: usize = 300;
 /// Tickets created and signed while Redis is down.
@@ -40,223 +35,6 @@ const WORKERS: usize = 6;
 const WATER: &str = "water";
 /// Longest any phase may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(90);
-
-/// Returns the value of `var`, or `None` (saying why) when the test must skip.
-fn required(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(value) if !value.is_empty() => Some(value),
-        _ => {
-            assert!(
-                !std::env::var("HOTLINE_REQUIRE_SERVERS").is_ok_and(|v| v == "1"),
-                "{var} is not set, but HOTLINE_REQUIRE_SERVERS=1 requires this test to run"
-            );
-            eprintln!("skipped: {var} is not set");
-            None
-        }
-    }
-}
-
-/// A free port on loopback (free when asked: the caller binds it soon after).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
-}
-
-/// Waits until something accepts connections on `port`.
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A `redis-server` child without persistence; dropping it kills it.
-struct Redis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Redis {
-    fn start() -> Self {
-        let mut redis = Redis {
-            port: free_port(),
-            child: None,
-        };
-        redis.restart();
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Starts it (again) on its port.
-    fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (.ci/services.sh installs it)");
-        self.child = Some(child);
-        wait_for_port(self.port);
-    }
-
-    /// Kills it with SIGKILL: connections break without a goodbye.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().expect("SIGKILL redis-server");
-            child.wait().expect("reap redis-server");
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A database of its own on the test server, dropped with the guard.
-struct Database {
-    admin_url: String,
-    name: String,
-}
-
-impl Database {
-    async fn create(base: &str) -> Self {
-        let name = format!("hotline_replicas_{}", uuid::Uuid::now_v7().simple());
-        let mut conn = PgConnection::connect(base)
-            .await
-            .expect("TEST_DATABASE_URL");
-        conn.execute(AssertSqlSafe(format!("create database {name}")))
-            .await
-            .expect("create the test database");
-        conn.close().await.expect("close");
-        Database {
-            admin_url: base.to_owned(),
-            name,
-        }
-    }
-
-    fn url(&self) -> String {
-        let (server, _) = self
-            .admin_url
-            .rsplit_once('/')
-            .expect("TEST_DATABASE_URL ends with /DATABASE");
-        format!("{server}/{}", self.name)
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let (url, name) = (self.admin_url.clone(), self.name.clone());
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let mut conn = PgConnection::connect(&url).await?;
-                conn.execute(AssertSqlSafe(format!(
-                    "drop database if exists {name} with (force)"
-                )))
-                .await?;
-                conn.close().await?;
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-            })
-        });
-        if !matches!(cleanup.join(), Ok(Ok(()))) {
-            eprintln!("could not drop test database {}", self.name);
-        }
-    }
-}
-
-/// One `hotline serve` replica; dropping it kills it.
-struct Replica {
-    child: Child,
-    addr: String,
-    dir: tempfile::TempDir,
-}
-
-impl Replica {
-    fn start(database_url: &str, redis_url: &str, key_hash_secret: &Path) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = if std::env::var_os("TEST_LOG").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        };
-        let mut command = Command::new(HOTLINE);
-        for (name, _) in std::env::vars() {
-            if name.starts_with("HOTLINE_") || name == "RUST_LOG" {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .args(["--database-url", database_url, "--redis-url", redis_url])
-            .arg("--key-hash-secret-file")
-            .arg(key_hash_secret)
-            .args(["--sweep-interval", "50ms", "--log-level", "warn"])
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("spawn hotline serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = lines_tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let addr = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines_rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(addr) = line.strip_prefix("hotline listening on ") {
-                        break addr.trim().to_owned();
-                    }
-                }
-                Err(_) => panic!("hotline serve did not announce its address"),
-            }
-        };
-        Replica { child, addr, dir }
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .expect("address")
-            .connect()
-            .await
-            .expect("connect to the replica")
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-type Auth =
-    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send + Sync>;
-type Authed = InterceptedService<Channel, Auth>;
-
-fn bearer(key: &str) -> Auth {
-    let value: tonic::metadata::MetadataValue<_> =
-        format!("Bearer {key}").parse().expect("ascii key");
-    Box::new(move |mut request: tonic::Request<()>| {
-        request
-            .metadata_mut()
-            .insert("authorization", value.clone());
-        Ok(request)
-    })
-}
 
 /// Clients of one replica, as the operator and as the water bureau.
 #[derive(Clone)]
@@ -383,11 +161,9 @@ fn sign_at_once() -> pb::DeadlinePolicy {
 
 /// Sets up the water bureau, the policy and two keys through the first replica's
 /// bootstrap admin key; returns (operator key, water bureau key).
-async fn bootstrap(first: &Replica) -> (String, String) {
-    let admin_key = std::fs::read_to_string(first.dir.path().join("hotline-admin.key"))
-        .expect("the first replica wrote the admin key");
+async fn bootstrap(first: &Server) -> (String, String) {
     let mut admin =
-        AdminServiceClient::with_interceptor(first.channel().await, bearer(admin_key.trim()));
+        AdminServiceClient::with_interceptor(first.channel().await, bearer(&first.admin_key()));
     admin
         .upsert_department(pb::UpsertDepartmentRequest {
             department: Some(pb::Department {
@@ -573,21 +349,25 @@ async fn three_replicas_share_notifications_and_deadlines_and_survive_losing_red
         return;
     };
     let started = Instant::now();
-    let mut redis = Redis::start();
-    let database = Database::create(&database_base).await;
-    // One key hash secret for every replica: a key made through A works on B and C.
-    let secrets = tempfile::tempdir().expect("tempdir");
-    let key_hash_secret = secrets.path().join("key-hash.secret");
-    std::fs::write(
-        &key_hash_secret,
-        format!("{:064x}\n", u128::from(std::process::id())),
-    )
-    .expect("write the key hash secret");
-    let a = Replica::start(&database.url(), &redis.url(), &key_hash_secret);
+    let mut redis = RedisServer::start();
+    let database = Database::create(&database_base, "hotline_replicas").await;
+    // Every replica reads the same key hash secret: a key made through A works on B and C.
+    let (database_url, redis_url) = (database.url(), redis.url());
+    let args = [
+        "--database-url",
+        database_url.as_str(),
+        "--redis-url",
+        redis_url.as_str(),
+        "--sweep-interval",
+        "50ms",
+        "--log-level",
+        "warn",
+    ];
+    let a = Server::start(&args);
     let (operator, water) = bootstrap(&a).await;
     // B and C start after the setup, so they load the policy and department at open.
-    let b = Replica::start(&database.url(), &redis.url(), &key_hash_secret);
-    let c = Replica::start(&database.url(), &redis.url(), &key_hash_secret);
+    let b = Server::start(&args);
+    let c = Server::start(&args);
     let mut replicas = Vec::new();
     for replica in [&a, &b, &c] {
         replicas.push(Clients {
