@@ -81,6 +81,8 @@ struct Job {
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Job>,
+    /// Shared with the task; tests read it to see the batching.
+    #[cfg(test)]
     counts: Arc<Counts>,
 }
 
@@ -99,7 +101,11 @@ impl Writer {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let counts = Arc::new(Counts::default());
         tokio::spawn(run(pool, jobs, Arc::clone(&counts)));
-        Writer { queue, counts }
+        Writer {
+            queue,
+            #[cfg(test)]
+            counts,
+        }
     }
 
     /// Queues a create and waits until the transaction holding it has committed.
@@ -367,7 +373,7 @@ mod tests {
         }
 
         async fn count(&self, table: &str) -> i64 {
-            sqlx::query_scalar(&format!("select count(*) from {table}"))
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
                 .fetch_one(&self.store.read)
                 .await
                 .expect("count")
