@@ -5,6 +5,15 @@
 //!   WAL frames are fsynced, so an acknowledged write survives a kill -9 of the process
 //!   (NORMAL would already give that) and also an OS crash or power loss (NORMAL would not).
 //!   The price is one fsync per write transaction.
+//! - New tickets are group-committed to spread that price: [`Store::create_ticket`]
+//!   decides the ticket on the caller's task, then queues it for one writer task that
+//!   files every create queued meanwhile (up to 256) in ONE transaction, each inside its
+//!   own savepoint, and answers each caller only once that transaction has committed.
+//!   A refused create rolls back alone (its number too, so numbers stay gap-free); a
+//!   failed commit fails the whole batch, none acknowledged. Nothing waits for a batch
+//!   to fill: an idle store files a lone create at once, and batches form only from
+//!   creates that arrived while the previous commit was syncing. Other writes still
+//!   commit one by one. Details in the `group` module.
 //! - Every transaction that writes goes through a dedicated pool of exactly one connection
 //!   and starts with `begin immediate`: writers queue in the pool instead of racing for the
 //!   file lock, so our own writers never see `SQLITE_BUSY`. Reads use a separate pool of a
