@@ -35,7 +35,7 @@ pub use directory::{Department, Directory, Taxonomy, TaxonomyEntry, TaxonomyErro
 pub use error::{DomainError, Limit, ReplayError};
 pub use event::{Actor, Event, EventKind, PartDeadlines, Role};
 pub use ids::{DepartmentId, TicketId};
-pub use machine::{Decision, create_ticket};
+pub use machine::{Decision, Unnumbered, create_ticket, prepare_ticket};
 pub use model::{
     AppealType, Assignment, AssignmentRole, AssignmentStatus, CallbackRecord, Category, Channel,
     Citizen, CloseReason, DeadlineKind, GeoPoint, PendingExtension, PendingReturn,

@@ -46,19 +46,39 @@ pub fn create_ticket(
     new: NewTicket,
     ctx: &Context<'_>,
 ) -> Result<Decision, DomainError> {
+    prepare_ticket(id, new, ctx)?.number(number)
+}
+
+/// A new appeal the domain accepted, decided in full but for its human number.
+///
+/// The number comes from a per-day counter that a store advances inside the
+/// transaction filing the ticket; everything else needs the command's
+/// [`Context`]. Splitting the two lets a caller decide with its own context and
+/// hand this owned value to a writer that files many tickets in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unnumbered {
+    /// The decision with an empty number.
+    decision: Decision,
+}
+
+/// Validates a new appeal and decides its creation events, leaving the number for
+/// [`Unnumbered::number`]. `create_ticket(id, n, new, ctx)` is
+/// `prepare_ticket(id, new, ctx)?.number(n)`.
+///
+/// # Errors
+/// [`DomainError::InvalidField`] naming the first bad field.
+pub fn prepare_ticket(
+    id: TicketId,
+    new: NewTicket,
+    ctx: &Context<'_>,
+) -> Result<Unnumbered, DomainError> {
     validate_new_ticket(&new, ctx)?;
-    if number.trim().is_empty() {
-        return Err(DomainError::InvalidField {
-            field: "number",
-            reason: "must not be empty".to_owned(),
-        });
-    }
     let category_path = new.category.as_ref().map(|c| c.path.as_str());
     let policy = ctx
         .policy
         .resolve(new.appeal_type, new.priority, category_path);
     let mut kinds = vec![EventKind::Created {
-        number: number.to_owned(),
+        number: String::new(),
         channel: new.channel,
         appeal_type: new.appeal_type,
         priority: new.priority,
@@ -91,7 +111,41 @@ pub fn create_ticket(
         field: "ticket",
         reason: "could not be created".to_owned(),
     })?;
-    Ok(Decision { ticket, events })
+    Ok(Unnumbered {
+        decision: Decision { ticket, events },
+    })
+}
+
+impl Unnumbered {
+    /// The ticket as it will be filed, with an empty number.
+    pub fn ticket(&self) -> &Ticket {
+        &self.decision.ticket
+    }
+
+    /// Gives the ticket its human number: the same decision [`create_ticket`] returns
+    /// for that number.
+    ///
+    /// # Errors
+    /// [`DomainError::InvalidField`] (`number`) when the number is blank.
+    pub fn number(self, number: &str) -> Result<Decision, DomainError> {
+        if number.trim().is_empty() {
+            return Err(DomainError::InvalidField {
+                field: "number",
+                reason: "must not be empty".to_owned(),
+            });
+        }
+        let mut decision = self.decision;
+        // The number is only in the creation event and, by replay, in the ticket.
+        if let Some(Event {
+            kind: EventKind::Created { number: n, .. },
+            ..
+        }) = decision.events.first_mut()
+        {
+            number.clone_into(n);
+        }
+        number.clone_into(&mut decision.ticket.number);
+        Ok(decision)
+    }
 }
 
 fn validate_new_ticket(new: &NewTicket, ctx: &Context<'_>) -> Result<(), DomainError> {

@@ -1656,3 +1656,38 @@ fn strange_input_is_refused_or_taken_without_panic() {
         invalid(error, "note");
     }
 }
+
+#[test]
+fn a_prepared_ticket_numbered_later_is_the_ticket_created_with_that_number() {
+    let world = World::default();
+    let actor = operator();
+    let mut new = complaint();
+    new.auto_dispatch = Some(target(ENV_GUSU, &[WATER]));
+    let whole = create_ticket(
+        TICKET,
+        "SZ-20260302-000042",
+        new.clone(),
+        &world.ctx(&actor),
+    )
+    .expect("taken in");
+    let prepared =
+        hotline_core::prepare_ticket(TICKET, new.clone(), &world.ctx(&actor)).expect("prepared");
+    assert_eq!(prepared.ticket().number, "", "no number before numbering");
+    assert_eq!(
+        prepared.ticket().next_check_at(&hotline_core::AlwaysOpen),
+        whole.ticket.next_check_at(&hotline_core::AlwaysOpen)
+    );
+    let numbered = prepared
+        .clone()
+        .number("SZ-20260302-000042")
+        .expect("numbered");
+    assert_eq!(numbered, whole);
+    assert_eq!(numbered.events.len(), 2, "created and dispatched");
+    invalid(prepared.number("  ").expect_err("blank number"), "number");
+    // A bad appeal is refused before any number is needed.
+    new.title = String::new();
+    invalid(
+        hotline_core::prepare_ticket(TICKET, new, &world.ctx(&actor)).expect_err("no title"),
+        "title",
+    );
+}

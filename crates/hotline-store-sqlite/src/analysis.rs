@@ -23,18 +23,18 @@ const PER_BAND: u32 = MAX_SIMILAR_CANDIDATES;
 /// Backlog tickets fingerprinted per transaction when the store opens.
 const BACKFILL_BATCH: i64 = 500;
 
-/// Writes a ticket's signature and band keys; idempotent, so the backfill may repeat it.
+/// Writes a ticket's signature (`None`: too little text to fingerprint) and band keys;
+/// idempotent, so the backfill may repeat it. The signature is computed by the caller,
+/// outside the write transaction.
 pub(crate) async fn write_fingerprint(
     tx: &mut Transaction<'static, Sqlite>,
     ticket_id: &str,
     created_at: i64,
-    title: &str,
-    body: &str,
+    signature: Option<&Signature>,
 ) -> StoreResult<()> {
-    let signature = Signature::of(title, body);
     sqlx::query("insert or replace into ticket_signatures (ticket_id, signature) values (?, ?)")
         .bind(ticket_id.to_owned())
-        .bind(signature.as_ref().map(Signature::to_bytes))
+        .bind(signature.map(Signature::to_bytes))
         .execute(&mut **tx)
         .await
         .map_err(db("writing a text signature"))?;
@@ -102,7 +102,8 @@ pub(crate) async fn backfill(write: &SqlitePool) -> StoreResult<u64> {
             let body: String = row
                 .try_get("body")
                 .map_err(db("reading the fingerprint backlog"))?;
-            write_fingerprint(&mut tx, &id, created_at, &title, &body).await?;
+            let signature = Signature::of(&title, &body);
+            write_fingerprint(&mut tx, &id, created_at, signature.as_ref()).await?;
             sqlx::query("delete from fingerprint_backlog where ticket_id = ?")
                 .bind(id)
                 .execute(&mut *tx)

@@ -97,8 +97,8 @@ impl SqliteStore {
                 .await
                 .map_err(db("bulk-inserting an assignment"))?;
             }
-            analysis::write_fingerprint(&mut tx, &c.id, c.created_at, &ticket.title, &ticket.body)
-                .await?;
+            let signature = hotline_core::similar::Signature::of(&ticket.title, &ticket.body);
+            analysis::write_fingerprint(&mut tx, &c.id, c.created_at, signature.as_ref()).await?;
         }
         for (center, day, seq) in counters {
             sqlx::query(

@@ -5,6 +5,15 @@
 //!   WAL frames are fsynced, so an acknowledged write survives a kill -9 of the process
 //!   (NORMAL would already give that) and also an OS crash or power loss (NORMAL would not).
 //!   The price is one fsync per write transaction.
+//! - New tickets are group-committed to spread that price: [`Store::create_ticket`]
+//!   decides the ticket on the caller's task, then queues it for one writer task that
+//!   files every create queued meanwhile (up to 256) in ONE transaction, each inside its
+//!   own savepoint, and answers each caller only once that transaction has committed.
+//!   A refused create rolls back alone (its number too, so numbers stay gap-free); a
+//!   failed commit fails the whole batch, none acknowledged. Nothing waits for a batch
+//!   to fill: an idle store files a lone create at once, and batches form only from
+//!   creates that arrived while the previous commit was syncing. Other writes still
+//!   commit one by one. Details in the `group` module.
 //! - Every transaction that writes goes through a dedicated pool of exactly one connection
 //!   and starts with `begin immediate`: writers queue in the pool instead of racing for the
 //!   file lock, so our own writers never see `SQLITE_BUSY`. Reads use a separate pool of a
@@ -24,12 +33,14 @@ mod audit;
 mod bulk;
 mod codec;
 mod error;
+mod group;
 mod sql;
 
 use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hotline_core::similar::Signature;
 use hotline_core::{
     Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, Role,
     Ticket, TicketId, WarningLevel,
@@ -77,6 +88,8 @@ pub struct SqliteStore {
     write: SqlitePool,
     /// A few `query_only` connections for reads.
     read: SqlitePool,
+    /// The task that files new tickets in batches on `write`.
+    writer: group::Writer,
 }
 
 /// Options shared by every connection to the file.
@@ -143,7 +156,14 @@ impl SqliteStore {
             .connect_with(connect_options(path).pragma("query_only", "on"))
             .await;
         match read {
-            Ok(read) => Ok(SqliteStore { write, read }),
+            Ok(read) => {
+                let writer = group::Writer::spawn(write.clone());
+                Ok(SqliteStore {
+                    write,
+                    read,
+                    writer,
+                })
+            }
             Err(error) => {
                 write.close().await;
                 Err(db("opening the database for reading")(error))
@@ -151,32 +171,36 @@ impl SqliteStore {
         }
     }
 
-    /// Starts a write transaction on the single writing connection, taking the file's
-    /// write lock up front so a read inside it can never be invalidated by another writer.
-    ///
-    /// A COMMIT that SQLite refuses (disk full, read-only file) may roll the transaction
-    /// back by itself; the driver's rollback on drop then fails and leaves the pooled
-    /// connection counted as inside a transaction, refusing every later `begin`. Such a
-    /// connection is closed and replaced, so writes resume once the disk does.
+    /// Starts a write transaction on the single writing connection.
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        match self.write.begin_with("begin immediate").await {
-            Err(sqlx::Error::InvalidSavePointStatement) => {
-                tracing::warn!("replacing the write connection left inside a failed transaction");
-                let stuck = self
-                    .write
-                    .acquire()
-                    .await
-                    .map_err(db("replacing the write connection"))?;
-                if let Err(error) = stuck.close().await {
-                    tracing::warn!(%error, "closing the stuck write connection failed");
-                }
-                self.write
-                    .begin_with("begin immediate")
-                    .await
-                    .map_err(db("starting a write transaction"))
+        begin_write(&self.write).await
+    }
+}
+
+/// Starts a write transaction on the write pool's connection, taking the file's write
+/// lock up front so a read inside it can never be invalidated by another writer.
+///
+/// A COMMIT that SQLite refuses (disk full, read-only file) may roll the transaction
+/// back by itself; the driver's rollback on drop then fails and leaves the pooled
+/// connection counted as inside a transaction, refusing every later `begin`. Such a
+/// connection is closed and replaced, so writes resume once the disk does.
+async fn begin_write(write: &SqlitePool) -> StoreResult<Transaction<'static, Sqlite>> {
+    match write.begin_with("begin immediate").await {
+        Err(sqlx::Error::InvalidSavePointStatement) => {
+            tracing::warn!("replacing the write connection left inside a failed transaction");
+            let stuck = write
+                .acquire()
+                .await
+                .map_err(db("replacing the write connection"))?;
+            if let Err(error) = stuck.close().await {
+                tracing::warn!(%error, "closing the stuck write connection failed");
             }
-            other => other.map_err(db("starting a write transaction")),
+            write
+                .begin_with("begin immediate")
+                .await
+                .map_err(db("starting a write transaction"))
         }
+        other => other.map_err(db("starting a write transaction")),
     }
 }
 
@@ -216,13 +240,13 @@ fn ticket_not_found(id: TicketId) -> StoreError {
     }
 }
 
-/// Inserts a new ticket row.
+/// Inserts a new ticket row; its next check (nanoseconds) comes from the caller.
 async fn insert_ticket(
     tx: &mut Transaction<'static, Sqlite>,
     ticket: &Ticket,
-    calendar: &dyn Calendar,
+    next_check_at: Option<i64>,
 ) -> StoreResult<()> {
-    let c = TicketColumns::of(ticket, calendar)?;
+    let c = TicketColumns::with_next_check(ticket, next_check_at)?;
     let outcome = sqlx::query(
         "insert into tickets (id, number, status, version, lead_department_id, region_code, \
          category_path, phone, address, title, body, created_at, updated_at, deadline_kind, \
@@ -495,71 +519,32 @@ impl Store for SqliteStore {
         if let Some(request_id) = &request.request_id {
             check_request_id(request_id)?;
         }
-        let mut tx = self.begin_write().await?;
-        if let Some(request_id) = &request.request_id {
-            let seen: Option<String> = sqlx::query_scalar(
-                "select t.projection from idempotency i join tickets t on t.id = i.ticket_id \
-                 where i.request_id = ?",
-            )
-            .bind(request_id.clone())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db("looking up a request id"))?;
-            if let Some(json) = seen {
-                rollback(tx).await;
-                return Ok(Created {
-                    ticket: ticket_from_json(&json)?,
-                    events: Vec::new(),
-                    created: false,
-                });
-            }
+        // Everything that needs the context is decided here, on the caller's task; the
+        // writer only numbers and files (see the `group` module).
+        let verdict =
+            hotline_core::prepare_ticket(request.id, request.ticket, ctx).map(|unnumbered| {
+                let ticket = unnumbered.ticket();
+                group::Prepared {
+                    next_check_at: ticket.next_check_at(ctx.calendar).map(nanos),
+                    signature: Signature::of(&ticket.title, &ticket.body),
+                    unnumbered,
+                }
+            });
+        if request.request_id.is_none()
+            && let Err(refusal) = verdict
+        {
+            // Without a request id there is no earlier ticket to return: refused at once.
+            return Err(StoreError::Rejected(refusal));
         }
-        let seq: i64 = sqlx::query_scalar(
-            "insert into ticket_numbers (center, day, last_seq) values (?, ?, 1) \
-             on conflict (center, day) do update set last_seq = last_seq + 1 \
-             returning last_seq",
-        )
-        .bind(request.center.clone())
-        .bind(request.day.clone())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db("allocating a ticket number"))?;
-        let number = format!("{}-{}-{seq:06}", request.center, request.day);
-        let decision = match hotline_core::create_ticket(request.id, &number, request.ticket, ctx) {
-            Ok(decision) => decision,
-            Err(refusal) => {
-                rollback(tx).await;
-                return Err(StoreError::Rejected(refusal));
-            }
-        };
-        insert_ticket(&mut tx, &decision.ticket, ctx.calendar).await?;
-        analysis::write_fingerprint(
-            &mut tx,
-            &decision.ticket.id.to_string(),
-            nanos(decision.ticket.created_at),
-            &decision.ticket.title,
-            &decision.ticket.body,
-        )
-        .await?;
-        let events = insert_events(&mut tx, decision.events).await?;
-        write_assignments(&mut tx, &decision.ticket).await?;
-        if let Some(request_id) = request.request_id {
-            sqlx::query(
-                "insert into idempotency (request_id, ticket_id, created_at) values (?, ?, ?)",
-            )
-            .bind(request_id)
-            .bind(decision.ticket.id.to_string())
-            .bind(nanos(ctx.now))
-            .execute(&mut *tx)
+        self.writer
+            .file(group::Filing {
+                request_id: request.request_id,
+                center: request.center,
+                day: request.day,
+                now: ctx.now,
+                verdict,
+            })
             .await
-            .map_err(db("recording a request id"))?;
-        }
-        commit(tx).await?;
-        Ok(Created {
-            ticket: decision.ticket,
-            events,
-            created: true,
-        })
     }
 
     #[tracing::instrument(skip_all, fields(ticket_id = %id))]

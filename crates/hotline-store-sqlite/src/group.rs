@@ -1,0 +1,547 @@
+//! Group commit of new tickets.
+//!
+//! A commit under `synchronous = FULL` costs an fsync, and one connection writes, so
+//! filing each ticket in its own transaction caps intake at the disk's fsync rate (a
+//! few hundred per second). Instead, callers hand their creates to one writer task
+//! through a bounded queue, and the writer files whatever has queued up in ONE
+//! transaction, one fsync for all:
+//!
+//! - The caller decides the ticket with its own [`Context`](hotline_core::Context)
+//!   ([`hotline_core::prepare_ticket`], the next check on its calendar, the text
+//!   fingerprint) before queueing, so the writer needs nothing borrowed and the CPU
+//!   work runs on the callers' threads, outside the write lock. Only the human number
+//!   is left: it comes from the day's counter inside the transaction.
+//! - The writer takes the first queued create, starts the transaction (waiting for
+//!   the write connection and the file lock if another write holds them), then takes
+//!   whatever else has queued meanwhile, up to [`MAX_BATCH`]. It never waits for more:
+//!   an idle system files a lone create at once, and batches only form from creates
+//!   that arrived while the previous commit was being synced.
+//! - Each create runs inside its own `SAVEPOINT`: a refusal (domain, bad data caught
+//!   by a constraint) rolls back that create alone, its number included, so numbers
+//!   stay gap-free; the others go on. A repeated request id within a batch finds the
+//!   first one's row, as it would across transactions: one ticket.
+//! - Answers are sent only after the shared `COMMIT` returned, i.e. once the batch is
+//!   durable. If the commit (or the transaction as a whole) fails, every create of the
+//!   batch that would have succeeded gets that error instead: none is acknowledged, and
+//!   the rollback leaves nothing of the batch behind.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hotline_core::similar::Signature;
+use hotline_core::{DomainError, Unnumbered};
+use hotline_store::{Created, StoreError, StoreResult};
+use jiff::Timestamp;
+use sqlx::Transaction;
+use sqlx::sqlite::{Sqlite, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::codec::{nanos, ticket_from_json};
+use crate::error::db;
+use crate::{begin_write, insert_events, insert_ticket, write_assignments};
+
+/// Most creates one transaction files. Bounds the time a batch holds the write lock
+/// (so other writes interleave) and the memory a batch holds.
+pub(crate) const MAX_BATCH: usize = 256;
+/// Creates that may wait for the writer; beyond this, callers wait to queue.
+const QUEUE: usize = 4 * MAX_BATCH;
+
+/// A create decided by its caller, waiting to be filed.
+pub(crate) struct Filing {
+    /// Idempotency key, already checked.
+    pub request_id: Option<String>,
+    /// First part of the human number.
+    pub center: String,
+    /// Second part of the human number.
+    pub day: String,
+    /// When the create takes effect (recorded with the request id).
+    pub now: Timestamp,
+    /// The domain's answer. A refusal still travels when there is a request id, so that
+    /// a retry of a request filed before gets its ticket back, as it would unbatched.
+    pub verdict: Result<Prepared, DomainError>,
+}
+
+/// What the caller computed for an accepted create.
+pub(crate) struct Prepared {
+    /// The decision, but for its number.
+    pub unnumbered: Unnumbered,
+    /// The ticket's next check (nanoseconds), from the caller's calendar.
+    pub next_check_at: Option<i64>,
+    /// The text fingerprint, if the text has any.
+    pub signature: Option<Signature>,
+}
+
+struct Job {
+    filing: Filing,
+    reply: oneshot::Sender<StoreResult<Created>>,
+}
+
+/// The handle to the writer task; cloning shares it. The task ends when every handle is
+/// dropped.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    queue: mpsc::Sender<Job>,
+    /// Shared with the task; tests read it to see the batching.
+    #[cfg(test)]
+    counts: Arc<Counts>,
+}
+
+/// What the writer has committed so far: creates per commit is the batching achieved.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    /// Transactions committed.
+    pub commits: AtomicU64,
+    /// Creates in them (filed, retried or refused).
+    pub creates: AtomicU64,
+}
+
+impl Writer {
+    /// Starts the writer task on the current Tokio runtime.
+    pub(crate) fn spawn(pool: SqlitePool) -> Writer {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        let counts = Arc::new(Counts::default());
+        tokio::spawn(run(pool, jobs, Arc::clone(&counts)));
+        Writer {
+            queue,
+            #[cfg(test)]
+            counts,
+        }
+    }
+
+    /// Queues a create and waits until the transaction holding it has committed.
+    pub(crate) async fn file(&self, filing: Filing) -> StoreResult<Created> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { filing, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("the ticket writer has stopped".to_owned()))?;
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the ticket writer stopped before answering".to_owned())
+        })?
+    }
+
+    /// Creates queued and not yet taken by the writer.
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
+    /// Transactions and creates committed so far.
+    #[cfg(test)]
+    pub(crate) fn committed(&self) -> (u64, u64) {
+        (
+            self.counts.commits.load(Ordering::Relaxed),
+            self.counts.creates.load(Ordering::Relaxed),
+        )
+    }
+}
+
+async fn run(pool: SqlitePool, mut jobs: mpsc::Receiver<Job>, counts: Arc<Counts>) {
+    while let Some(first) = jobs.recv().await {
+        file_batch(&pool, first, &mut jobs, &counts).await;
+    }
+}
+
+/// Files `first` and whatever queued behind it in one transaction, then answers them.
+async fn file_batch(
+    pool: &SqlitePool,
+    first: Job,
+    jobs: &mut mpsc::Receiver<Job>,
+    counts: &Counts,
+) {
+    let mut tx = match begin_write(pool).await {
+        Ok(tx) => tx,
+        Err(error) => {
+            // Only the create that asked is failed; the queued ones get their own try.
+            let _ = first.reply.send(Err(error));
+            return;
+        }
+    };
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match jobs.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    let size = batch.len();
+    let mut answers = Vec::with_capacity(size);
+    let mut pending = batch.into_iter();
+    while let Some(Job { filing, reply }) = pending.next() {
+        match file_in_savepoint(&mut tx, filing).await {
+            Ok(outcome) => answers.push((reply, outcome)),
+            Err(broken) => {
+                // The transaction itself failed (e.g. disk full or I/O error: SQLite
+                // rolled it back). Nothing of the batch is written; nobody is told
+                // otherwise.
+                tracing::error!(error = %broken, batch = size, "filing a batch of tickets failed");
+                drop(tx);
+                let replies = answers
+                    .into_iter()
+                    .map(|(reply, _)| reply)
+                    .chain(std::iter::once(reply))
+                    .chain(pending.map(|job| job.reply));
+                for reply in replies {
+                    let _ = reply.send(Err(for_each_caller(&broken)));
+                }
+                return;
+            }
+        }
+    }
+    match tx.commit().await.map_err(db("committing")) {
+        Ok(()) => {
+            let commits = counts.commits.fetch_add(1, Ordering::Relaxed) + 1;
+            let creates = counts.creates.fetch_add(size as u64, Ordering::Relaxed) + size as u64;
+            tracing::debug!(batch = size, commits, creates, "filed a batch of tickets");
+            for (reply, outcome) in answers {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(error) => {
+            // The transaction is rolled back when `tx` is dropped by the failed commit.
+            tracing::error!(error = %error, batch = size, "committing a batch of tickets failed");
+            for (reply, outcome) in answers {
+                let answer = match outcome {
+                    // A refusal stays the create's own answer: it held regardless.
+                    Err(refusal) => Err(refusal),
+                    Ok(_) => Err(for_each_caller(&error)),
+                };
+                let _ = reply.send(answer);
+            }
+        }
+    }
+}
+
+/// Files one create inside its own savepoint. The outer error means the transaction as a
+/// whole is lost; the inner result is the create's own answer (to send after commit).
+async fn file_in_savepoint(
+    tx: &mut Transaction<'static, Sqlite>,
+    filing: Filing,
+) -> Result<StoreResult<Created>, StoreError> {
+    execute(tx, "savepoint filing", "starting a savepoint").await?;
+    let outcome = file_one(tx, filing).await;
+    if outcome.is_err() {
+        execute(tx, "rollback to filing", "rolling back a refused create").await?;
+    }
+    execute(tx, "release filing", "releasing a savepoint").await?;
+    Ok(outcome)
+}
+
+async fn execute(
+    tx: &mut Transaction<'static, Sqlite>,
+    sql: &'static str,
+    context: &'static str,
+) -> StoreResult<()> {
+    sqlx::query(sql)
+        .execute(&mut **tx)
+        .await
+        .map(drop)
+        .map_err(db(context))
+}
+
+/// Files one create: the request id look-up, the number, the ticket, its fingerprint,
+/// events, assignments and request id.
+async fn file_one(tx: &mut Transaction<'static, Sqlite>, filing: Filing) -> StoreResult<Created> {
+    if let Some(request_id) = &filing.request_id {
+        let seen: Option<String> = sqlx::query_scalar(
+            "select t.projection from idempotency i join tickets t on t.id = i.ticket_id \
+             where i.request_id = ?",
+        )
+        .bind(request_id.clone())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db("looking up a request id"))?;
+        if let Some(json) = seen {
+            return Ok(Created {
+                ticket: ticket_from_json(&json)?,
+                events: Vec::new(),
+                created: false,
+            });
+        }
+    }
+    let prepared = filing.verdict.map_err(StoreError::Rejected)?;
+    let seq: i64 = sqlx::query_scalar(
+        "insert into ticket_numbers (center, day, last_seq) values (?, ?, 1) \
+         on conflict (center, day) do update set last_seq = last_seq + 1 \
+         returning last_seq",
+    )
+    .bind(filing.center.clone())
+    .bind(filing.day.clone())
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db("allocating a ticket number"))?;
+    let number = format!("{}-{}-{seq:06}", filing.center, filing.day);
+    let decision = prepared
+        .unnumbered
+        .number(&number)
+        .map_err(StoreError::Rejected)?;
+    let ticket = decision.ticket;
+    insert_ticket(tx, &ticket, prepared.next_check_at).await?;
+    crate::analysis::write_fingerprint(
+        tx,
+        &ticket.id.to_string(),
+        nanos(ticket.created_at),
+        prepared.signature.as_ref(),
+    )
+    .await?;
+    let events = insert_events(tx, decision.events).await?;
+    write_assignments(tx, &ticket).await?;
+    if let Some(request_id) = filing.request_id {
+        sqlx::query("insert into idempotency (request_id, ticket_id, created_at) values (?, ?, ?)")
+            .bind(request_id)
+            .bind(ticket.id.to_string())
+            .bind(nanos(filing.now))
+            .execute(&mut **tx)
+            .await
+            .map_err(db("recording a request id"))?;
+    }
+    Ok(Created {
+        ticket,
+        events,
+        created: true,
+    })
+}
+
+/// A batch-wide failure, once per create of the batch (store errors are not `Clone`).
+fn for_each_caller(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
+        other => StoreError::Internal(anyhow::anyhow!("{other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use hotline_core::{DomainError, NewTicket};
+    use hotline_store::conformance::{World, appeal, create_request, operator, t0};
+    use hotline_store::{CreateTicket, Created, Store, StoreError, StoreResult};
+    use sqlx::pool::PoolConnection;
+    use sqlx::sqlite::Sqlite;
+    use tokio::task::JoinHandle;
+
+    use crate::SqliteStore;
+
+    struct Batch {
+        store: Arc<SqliteStore>,
+        world: Arc<World>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Batch {
+        async fn open() -> Batch {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = SqliteStore::open(&dir.path().join("hotline.db"))
+                .await
+                .expect("open");
+            Batch {
+                store: Arc::new(store),
+                world: Arc::new(World::new()),
+                _dir: dir,
+            }
+        }
+
+        /// Takes the one write connection: the writer waits for it with what has queued.
+        async fn hold(&self) -> PoolConnection<Sqlite> {
+            self.store
+                .write
+                .acquire()
+                .await
+                .expect("the write connection")
+        }
+
+        fn spawn(&self, request: CreateTicket) -> JoinHandle<StoreResult<Created>> {
+            let store = Arc::clone(&self.store);
+            let world = Arc::clone(&self.world);
+            tokio::spawn(async move {
+                let actor = operator();
+                store.create_ticket(request, &world.ctx(&actor, t0())).await
+            })
+        }
+
+        /// Waits until `n` creates wait behind the one the writer took.
+        async fn queued(&self, n: usize) {
+            for _ in 0..2000 {
+                if self.store.writer.queued() == n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            panic!("{n} creates never queued");
+        }
+
+        async fn count(&self, table: &str) -> i64 {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
+                .fetch_one(&self.store.read)
+                .await
+                .expect("count")
+        }
+    }
+
+    fn request(title: &str, request_id: Option<&str>) -> CreateTicket {
+        create_request(appeal(title), t0(), request_id)
+    }
+
+    async fn outcome(task: JoinHandle<StoreResult<Created>>) -> StoreResult<Created> {
+        task.await.expect("create task")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_transaction_files_a_batch_and_refusals_roll_back_alone() {
+        let b = Batch::open().await;
+        let held = b.hold().await;
+        let first = request("路灯不亮", None);
+        let same_id = CreateTicket {
+            ticket: appeal("井盖缺失"),
+            ..first.clone()
+        };
+        let blank: NewTicket = NewTicket {
+            title: String::new(),
+            ..appeal("x")
+        };
+        let tasks = vec![
+            b.spawn(first),
+            b.spawn(request("路面塌陷", Some("req-dup"))),
+            b.spawn(request("路面塌陷", Some("req-dup"))),
+            b.spawn(create_request(blank, t0(), Some("req-bad"))),
+            // Bad data the domain cannot see: a ticket id already taken in the batch.
+            b.spawn(same_id),
+            b.spawn(request("路灯闪烁", None)),
+        ];
+        b.queued(tasks.len() - 1).await;
+        drop(held);
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(outcome(task).await);
+        }
+        assert_eq!(
+            b.store.writer.committed(),
+            (1, 6),
+            "one commit for the whole batch"
+        );
+
+        // The same ticket id twice: whichever was filed first won, the other rolled back.
+        let (first, same_id) = (&results[0], &results[4]);
+        let (won, lost) = match (first, same_id) {
+            (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
+            other => panic!("one of the same ticket id must fail: {other:?}"),
+        };
+        assert!(won.created);
+        assert!(matches!(lost, StoreError::Internal(_)), "{lost:?}");
+        // One request id twice in the batch: one ticket.
+        let (Ok(a), Ok(b_)) = (&results[1], &results[2]) else {
+            panic!("both retries succeed: {results:?}");
+        };
+        assert_eq!(a.ticket.id, b_.ticket.id);
+        assert_eq!(u8::from(a.created) + u8::from(b_.created), 1);
+        match &results[3] {
+            Err(StoreError::Rejected(DomainError::InvalidField { field: "title", .. })) => {}
+            other => panic!("blank title: {other:?}"),
+        }
+        let Ok(last) = &results[5] else {
+            panic!("the last create: {results:?}");
+        };
+
+        // Three tickets, numbered 1 to 3 whatever the order: the refusals took no number.
+        let mut numbers: Vec<String> = [won, a, last]
+            .iter()
+            .map(|c| c.ticket.number.clone())
+            .collect();
+        numbers.sort();
+        let day = hotline_store::conformance::day_of(t0());
+        assert_eq!(
+            numbers,
+            (1..=3)
+                .map(|n| format!("SZ-{day}-{n:06}"))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(b.count("tickets").await, 3);
+        assert_eq!(b.count("events").await, 3);
+        assert_eq!(b.count("idempotency").await, 1, "req-bad was not recorded");
+        for created in [won, a, last] {
+            assert_eq!(
+                b.store.get_ticket(created.ticket.id).await.expect("stored"),
+                created.ticket
+            );
+        }
+        // A lone create on an idle writer is its own batch.
+        let alone = b.spawn(request("路灯不亮", None));
+        assert!(outcome(alone).await.expect("alone").created);
+        assert_eq!(b.store.writer.committed(), (2, 7));
+        b.store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_commit_fails_every_create_of_the_batch_and_writes_nothing() {
+        let b = Batch::open().await;
+        let mut held = b.hold().await;
+        // A real commit-time failure: a deferred foreign key that one ticket's insert
+        // breaks. SQLite only checks it at COMMIT.
+        for sql in [
+            "create table trap (ticket_id text references tickets (id) \
+             deferrable initially deferred)",
+            "create trigger spring_trap after insert on tickets when new.title = '陷阱' \
+             begin insert into trap values ('no such ticket'); end",
+        ] {
+            sqlx::query(sql)
+                .execute(&mut *held)
+                .await
+                .expect("set the trap");
+        }
+        let tasks = vec![
+            b.spawn(request("路灯不亮", Some("req-1"))),
+            b.spawn(request("井盖缺失", None)),
+            b.spawn(request("陷阱", None)),
+            b.spawn(request("路面塌陷", Some("req-2"))),
+            b.spawn(create_request(
+                NewTicket {
+                    title: String::new(),
+                    ..appeal("x")
+                },
+                t0(),
+                Some("req-3"),
+            )),
+        ];
+        b.queued(tasks.len() - 1).await;
+        drop(held);
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(outcome(task).await);
+        }
+        for (n, result) in results.iter().enumerate() {
+            match (n, result) {
+                // The refusal keeps its own answer.
+                (4, Err(StoreError::Rejected(_))) => {}
+                (4, other) => panic!("blank title: {other:?}"),
+                (_, Err(StoreError::Internal(error))) => {
+                    assert!(format!("{error:#}").contains("FOREIGN KEY"), "{error:#}");
+                }
+                (_, other) => panic!("create {n} was acknowledged: {other:?}"),
+            }
+        }
+        assert_eq!(b.store.writer.committed(), (0, 0));
+        for table in ["tickets", "events", "ticket_numbers", "idempotency", "trap"] {
+            assert_eq!(
+                b.count(table).await,
+                0,
+                "{table} holds nothing of the batch"
+            );
+        }
+
+        // The store goes on: the next create gets the first number, a retried request
+        // id files anew.
+        sqlx::query("drop trigger spring_trap")
+            .execute(&b.store.write)
+            .await
+            .expect("disarm");
+        let retry = outcome(b.spawn(request("路灯不亮", Some("req-1"))))
+            .await
+            .expect("retry");
+        assert!(retry.created);
+        let day = hotline_store::conformance::day_of(t0());
+        assert_eq!(retry.ticket.number, format!("SZ-{day}-000001"));
+        b.store.close().await;
+    }
+}
