@@ -62,7 +62,8 @@ _hotline_faketime() {
             || { apt-get update >&2 && apt-get install -y faketime >&2; } \
             || return 1
     fi
-    lib=$(dpkg -L faketime 2>/dev/null | grep '/libfaketime.so.1$' | head -n 1)
+    lib=$(printf '%s\n' /usr/lib/*/faketime/libfaketime.so.1 | head -n 1)
+    [ -e "$lib" ] || lib=""
     [ -n "$lib" ] || { echo "libfaketime.so.1 not found" >&2; return 1; }
     export HOTLINE_FAKETIME_LIB="$lib"
 }
