@@ -6,9 +6,9 @@ use hotline_core::Calendar;
 use hotline_store::StoreResult;
 use hotline_store::bulk::{History, number_counters};
 
-use crate::codec::{TicketColumns, int, nanos};
+use crate::codec::{int, nanos};
 use crate::error::db;
-use crate::{SqliteStore, analysis, commit};
+use crate::{SqliteStore, analysis, commit, insert_ticket, write_assignments};
 
 impl SqliteStore {
     /// Writes `tickets`, each with its whole history, in one transaction: the
@@ -33,42 +33,16 @@ impl SqliteStore {
         for history in tickets {
             let ticket = &history.ticket;
             let chained = history.chained()?;
-            let c = TicketColumns::of(ticket, calendar)?;
-            sqlx::query(
-                "insert into tickets (id, number, status, version, lead_department_id, \
-                 region_code, category_path, phone, address, title, body, created_at, \
-                 updated_at, deadline_kind, deadline_at, warning_level, next_check_at, \
-                 projection) \
-                 values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(c.id.clone())
-            .bind(c.number)
-            .bind(c.status)
-            .bind(c.version)
-            .bind(c.lead_department_id)
-            .bind(c.region_code)
-            .bind(c.category_path)
-            .bind(c.phone)
-            .bind(c.address)
-            .bind(c.title)
-            .bind(c.body)
-            .bind(c.created_at)
-            .bind(c.updated_at)
-            .bind(c.deadline_kind)
-            .bind(c.deadline_at)
-            .bind(c.warning_level)
-            .bind(c.next_check_at)
-            .bind(c.projection)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("bulk-inserting a ticket"))?;
+            let id = ticket.id.to_string();
+            let created_at = nanos(ticket.created_at);
+            insert_ticket(&mut tx, ticket, ticket.next_check_at(calendar).map(nanos)).await?;
             for event in chained {
                 let e = event.event;
                 sqlx::query(
                     "insert into events (ticket_id, seq, version, at, action, actor_id, \
                      actor_role, event, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
-                .bind(c.id.clone())
+                .bind(id.clone())
                 .bind(int(e.seq, "event seq")?)
                 .bind(int(e.version, "event version")?)
                 .bind(nanos(e.at))
@@ -83,22 +57,9 @@ impl SqliteStore {
                 .map_err(db("bulk-inserting an event"))?;
                 events_written += 1;
             }
-            for (position, a) in (0_i64..).zip(&ticket.assignments) {
-                sqlx::query(
-                    "insert into assignments (ticket_id, position, department_id, role, status) \
-                     values (?, ?, ?, ?, ?)",
-                )
-                .bind(c.id.clone())
-                .bind(position)
-                .bind(a.department_id.0.clone())
-                .bind(a.role.as_str())
-                .bind(a.status.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db("bulk-inserting an assignment"))?;
-            }
+            write_assignments(&mut tx, ticket).await?;
             let signature = hotline_core::similar::Signature::of(&ticket.title, &ticket.body);
-            analysis::write_fingerprint(&mut tx, &c.id, c.created_at, signature.as_ref()).await?;
+            analysis::write_fingerprint(&mut tx, &id, created_at, signature.as_ref()).await?;
         }
         for (center, day, seq) in counters {
             sqlx::query(
