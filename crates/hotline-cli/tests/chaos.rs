@@ -31,10 +31,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hotline_proto::v1::{self as pb, Role};
-use pb::admin_service_client::AdminServiceClient;
 use pb::department_service_client::DepartmentServiceClient;
 use pb::ticket_service_client::TicketServiceClient;
-use support::{Authed, Database, PgCluster, RedisServer, Server, audit_deep, bearer, required};
+use support::{
+    Authed, Database, PgCluster, RedisServer, Server, WATER, add_water_bureau, admin_client,
+    audit_deep, bearer, create_key, required,
+};
 use tokio::time::Instant;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -47,8 +49,6 @@ const KILLS: usize = 3;
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a client keeps retrying one call before the test fails.
 const PATIENCE: Duration = Duration::from_secs(90);
-/// The department tickets are dispatched to.
-const WATER: &str = "water";
 /// Concurrent attempts in each race.
 const RACERS: usize = 50;
 
@@ -69,35 +69,11 @@ struct Keys {
 
 /// Creates the water bureau and the two keys through the bootstrap admin key.
 async fn set_up(channel: Channel, admin_key: &str) -> Keys {
-    let mut admin = AdminServiceClient::with_interceptor(channel, bearer(admin_key));
-    admin
-        .upsert_department(pb::UpsertDepartmentRequest {
-            department: Some(pb::Department {
-                id: WATER.into(),
-                name: "市水务局".into(),
-                parent_id: String::new(),
-                region_code: "320500".into(),
-                level: 1,
-            }),
-        })
-        .await
-        .expect("department");
-    let mut key = async |role: Role, department: &str| {
-        admin
-            .create_api_key(pb::CreateApiKeyRequest {
-                role: role as i32,
-                department_id: department.into(),
-                name: format!("chaos {role:?}"),
-                expires_at: None,
-            })
-            .await
-            .expect("key")
-            .into_inner()
-            .key
-    };
+    let mut admin = admin_client(channel, admin_key);
+    add_water_bureau(&mut admin).await;
     Keys {
-        operator: key(Role::Operator, "").await,
-        water: key(Role::Department, WATER).await,
+        operator: create_key(&mut admin, Role::Operator, "", "chaos operator").await,
+        water: create_key(&mut admin, Role::Department, WATER, "chaos water bureau").await,
     }
 }
 

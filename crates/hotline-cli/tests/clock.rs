@@ -18,13 +18,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hotline_proto::v1::{self as pb, Role};
-use pb::admin_service_client::AdminServiceClient;
 use pb::ticket_service_client::TicketServiceClient;
-use support::{Authed, Database, FakeClock, Server, audit_deep, bearer, required};
+use support::{
+    Authed, Database, FakeClock, Server, WATER, add_water_bureau, admin_client, audit_deep, bearer,
+    create_key, required,
+};
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
-const WATER: &str = "water";
 /// Longest the sweepers may take to light every ticket after a jump.
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -56,19 +57,8 @@ fn policy() -> pb::DeadlinePolicy {
 
 /// Sets up the bureau and the policy; returns an operator key.
 async fn set_up(channel: Channel, admin_key: &str) -> String {
-    let mut admin = AdminServiceClient::with_interceptor(channel, bearer(admin_key));
-    admin
-        .upsert_department(pb::UpsertDepartmentRequest {
-            department: Some(pb::Department {
-                id: WATER.into(),
-                name: "市水务局".into(),
-                parent_id: String::new(),
-                region_code: "320500".into(),
-                level: 1,
-            }),
-        })
-        .await
-        .expect("department");
+    let mut admin = admin_client(channel, admin_key);
+    add_water_bureau(&mut admin).await;
     admin
         .put_deadline_policy(pb::PutDeadlinePolicyRequest {
             policy: Some(policy()),
@@ -76,17 +66,7 @@ async fn set_up(channel: Channel, admin_key: &str) -> String {
         })
         .await
         .expect("policy");
-    admin
-        .create_api_key(pb::CreateApiKeyRequest {
-            role: Role::Operator as i32,
-            department_id: String::new(),
-            name: "clock".into(),
-            expires_at: None,
-        })
-        .await
-        .expect("key")
-        .into_inner()
-        .key
+    create_key(&mut admin, Role::Operator, "", "clock").await
 }
 
 /// Creates a ticket and dispatches it to the water bureau; returns its id.

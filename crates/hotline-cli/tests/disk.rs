@@ -21,9 +21,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use hotline_proto::v1::{self as pb, Role};
-use pb::admin_service_client::AdminServiceClient;
 use pb::ticket_service_client::TicketServiceClient;
-use support::{Authed, Server, audit_deep, bearer};
+use support::{Authed, Server, admin_client, audit_deep, bearer, create_key};
 use tonic::Code;
 
 /// Size of the file system: room for the schema and a few hundred tickets.
@@ -146,18 +145,8 @@ async fn a_full_disk_fails_writes_clearly_keeps_serving_reads_and_recovers() {
     let url = format!("sqlite://{}", tmpfs.path().join("hotline.db").display());
     let mut server = Server::start_restartable(&["--database-url", &url, "--log-level", "error"]);
     let channel = server.lazy_channel();
-    let operator =
-        AdminServiceClient::with_interceptor(channel.clone(), bearer(&server.admin_key()))
-            .create_api_key(pb::CreateApiKeyRequest {
-                role: Role::Operator as i32,
-                department_id: String::new(),
-                name: "intake".into(),
-                expires_at: None,
-            })
-            .await
-            .expect("key")
-            .into_inner()
-            .key;
+    let mut admin = admin_client(channel.clone(), &server.admin_key());
+    let operator = create_key(&mut admin, Role::Operator, "", "intake").await;
     let mut tickets = TicketServiceClient::with_interceptor(channel, bearer(&operator));
     let mut acknowledged = Vec::new();
     for n in 0..5 {

@@ -15,9 +15,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use hotline_proto::v1::{self as pb, Role};
-use pb::admin_service_client::AdminServiceClient;
 use pb::ticket_service_client::TicketServiceClient;
-use support::{Authed, PgCluster, Server, bearer};
+use support::{Authed, PgCluster, Server, admin_client, bearer, create_key};
 
 /// Tickets written before the outage.
 const BEFORE: usize = 20;
@@ -76,19 +75,8 @@ async fn postgres_stopped_mid_run_fails_fast_and_recovers_without_a_restart() {
     };
     let mut server = Server::start(&["--database-url", &cluster.url(), "--log-level", "warn"]);
     let channel = server.channel().await;
-    let mut admin =
-        AdminServiceClient::with_interceptor(channel.clone(), bearer(&server.admin_key()));
-    let operator = admin
-        .create_api_key(pb::CreateApiKeyRequest {
-            role: Role::Operator as i32,
-            department_id: String::new(),
-            name: "intake desk".into(),
-            expires_at: None,
-        })
-        .await
-        .expect("operator key")
-        .into_inner()
-        .key;
+    let mut admin = admin_client(channel.clone(), &server.admin_key());
+    let operator = create_key(&mut admin, Role::Operator, "", "intake desk").await;
     let mut tickets: TicketServiceClient<Authed> =
         TicketServiceClient::with_interceptor(channel.clone(), bearer(&operator));
 

@@ -19,10 +19,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use hotline_proto::v1::{self as pb, Role};
-use pb::admin_service_client::AdminServiceClient;
 use pb::department_service_client::DepartmentServiceClient;
 use pb::ticket_service_client::TicketServiceClient;
-use support::{Authed, Database, RedisServer, Server, bearer, required};
+use support::{
+    Authed, Database, RedisServer, Server, WATER, add_water_bureau, admin_client, bearer,
+    create_key, required,
+};
 use tonic::transport::Channel;
 
 /// Tickets created and dispatched while Redis is up.
@@ -31,8 +33,6 @@ const TICKETS: usize = 300;
 const TICKETS_WITHOUT_REDIS: usize = 20;
 /// Calls in flight at once while loading tickets.
 const WORKERS: usize = 6;
-/// The watched department.
-const WATER: &str = "water";
 /// Longest any phase may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(90);
 
@@ -162,20 +162,8 @@ fn sign_at_once() -> pb::DeadlinePolicy {
 /// Sets up the water bureau, the policy and two keys through the first replica's
 /// bootstrap admin key; returns (operator key, water bureau key).
 async fn bootstrap(first: &Server) -> (String, String) {
-    let mut admin =
-        AdminServiceClient::with_interceptor(first.channel().await, bearer(&first.admin_key()));
-    admin
-        .upsert_department(pb::UpsertDepartmentRequest {
-            department: Some(pb::Department {
-                id: WATER.into(),
-                name: "市水务局".into(),
-                parent_id: String::new(),
-                region_code: "320500".into(),
-                level: 1,
-            }),
-        })
-        .await
-        .expect("department");
+    let mut admin = admin_client(first.channel().await, &first.admin_key());
+    add_water_bureau(&mut admin).await;
     admin
         .put_deadline_policy(pb::PutDeadlinePolicyRequest {
             policy: Some(sign_at_once()),
@@ -183,21 +171,8 @@ async fn bootstrap(first: &Server) -> (String, String) {
         })
         .await
         .expect("policy");
-    let mut key = async |role: Role, department: &str| {
-        admin
-            .create_api_key(pb::CreateApiKeyRequest {
-                role: role as i32,
-                department_id: department.into(),
-                name: format!("{role:?}"),
-                expires_at: None,
-            })
-            .await
-            .expect("key")
-            .into_inner()
-            .key
-    };
-    let operator = key(Role::Operator, "").await;
-    let water = key(Role::Department, WATER).await;
+    let operator = create_key(&mut admin, Role::Operator, "", "Operator").await;
+    let water = create_key(&mut admin, Role::Department, WATER, "Department").await;
     (operator, water)
 }
 

@@ -594,3 +594,58 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+/// The department the production-mode tests dispatch to.
+pub const WATER: &str = "water";
+
+/// An admin client on `channel` with `admin_key`.
+pub fn admin_client(
+    channel: Channel,
+    admin_key: &str,
+) -> hotline_proto::v1::admin_service_client::AdminServiceClient<Authed> {
+    hotline_proto::v1::admin_service_client::AdminServiceClient::with_interceptor(
+        channel,
+        bearer(admin_key),
+    )
+}
+
+/// Creates the water bureau ([`WATER`]), a city-level department.
+pub async fn add_water_bureau(
+    admin: &mut hotline_proto::v1::admin_service_client::AdminServiceClient<Authed>,
+) {
+    use hotline_proto::v1 as pb;
+    admin
+        .upsert_department(pb::UpsertDepartmentRequest {
+            department: Some(pb::Department {
+                id: WATER.into(),
+                name: "市水务局".into(),
+                parent_id: String::new(),
+                region_code: "320500".into(),
+                level: 1,
+            }),
+        })
+        .await
+        .expect("department");
+}
+
+/// Creates an API key for `role` (and `department`, for DEPARTMENT keys) and returns
+/// its secret.
+pub async fn create_key(
+    admin: &mut hotline_proto::v1::admin_service_client::AdminServiceClient<Authed>,
+    role: hotline_proto::v1::Role,
+    department: &str,
+    name: &str,
+) -> String {
+    use hotline_proto::v1 as pb;
+    admin
+        .create_api_key(pb::CreateApiKeyRequest {
+            role: role as i32,
+            department_id: department.into(),
+            name: name.into(),
+            expires_at: None,
+        })
+        .await
+        .expect("key")
+        .into_inner()
+        .key
+}
