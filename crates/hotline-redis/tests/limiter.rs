@@ -1,23 +1,12 @@
 //! The shared token buckets against a real Redis at `TEST_REDIS_URL` (see
 //! `.ci/services.sh`); skipped without it unless `HOTLINE_REQUIRE_SERVERS=1`.
 
+mod common;
+
 use std::time::Duration;
 
+use common::redis_url;
 use hotline_redis::{Away, SharedLimiter, Verdict};
-
-fn redis_url() -> Option<String> {
-    match std::env::var("TEST_REDIS_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                !std::env::var("HOTLINE_REQUIRE_SERVERS").is_ok_and(|v| v == "1"),
-                "TEST_REDIS_URL is not set, but HOTLINE_REQUIRE_SERVERS=1 requires this test to run"
-            );
-            eprintln!("skipped: TEST_REDIS_URL is not set");
-            None
-        }
-    }
-}
 
 /// Takes tokens until the limiter answers (it connects in the background first).
 async fn take(limiter: &SharedLimiter, credential: &str, rate: f64, burst: f64) -> Verdict {

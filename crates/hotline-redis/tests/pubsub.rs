@@ -1,27 +1,15 @@
 //! The fan-out against a real Redis at `TEST_REDIS_URL` (see `.ci/services.sh`);
 //! skipped without it unless `HOTLINE_REQUIRE_SERVERS=1`, which makes it fail.
 
+mod common;
+
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::redis_url;
 use hotline_core::TicketId;
 use hotline_redis::Fanout;
 use tokio::sync::watch;
-
-/// Returns the Redis URL, or `None` (with the reason printed) when the test must skip.
-fn redis_url() -> Option<String> {
-    match std::env::var("TEST_REDIS_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                !std::env::var("HOTLINE_REQUIRE_SERVERS").is_ok_and(|v| v == "1"),
-                "TEST_REDIS_URL is not set, but HOTLINE_REQUIRE_SERVERS=1 requires this test to run"
-            );
-            eprintln!("skipped: TEST_REDIS_URL is not set");
-            None
-        }
-    }
-}
 
 #[tokio::test]
 async fn other_replicas_hear_announcements_and_the_sender_does_not() {
