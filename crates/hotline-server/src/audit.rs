@@ -47,28 +47,21 @@ pub async fn audit(
     deep: bool,
 ) -> anyhow::Result<AuditReport> {
     let store = open_store(config).await?;
-    let report = verify(store.as_ref(), ticket, deep).await;
-    let report = match report {
-        Ok(mut report) if deep && ticket.is_none() => {
-            match crate::settings::load_all(store.as_ref()).await {
-                Ok(loaded) => {
-                    let calendar: Box<dyn Calendar> = match loaded.calendar {
-                        Some(calendar) => Box::new(calendar),
-                        None => Box::new(crate::app::default_calendar(&config.time_zone)),
-                    };
-                    match store.check_rows(calendar.as_ref()).await {
-                        Ok(problems) => {
-                            report.row_problems = problems;
-                            Ok(report)
-                        }
-                        Err(error) => Err(error.into()),
-                    }
-                }
-                Err(error) => Err(anyhow::anyhow!("cannot load the settings: {error}")),
-            }
+    let report = async {
+        let mut report = verify(store.as_ref(), ticket, deep).await?;
+        if deep && ticket.is_none() {
+            let loaded = crate::settings::load_all(store.as_ref())
+                .await
+                .map_err(|error| anyhow::anyhow!("cannot load the settings: {error}"))?;
+            let calendar: Box<dyn Calendar> = match loaded.calendar {
+                Some(calendar) => Box::new(calendar),
+                None => Box::new(crate::app::default_calendar(&config.time_zone)),
+            };
+            report.row_problems = store.check_rows(calendar.as_ref()).await?;
         }
-        other => other,
-    };
+        Ok(report)
+    }
+    .await;
     store.close().await;
     report
 }
