@@ -177,7 +177,7 @@ async fn check_queries(store: &dyn Store) {
         .await
         .expect("similar");
     assert!(
-        candidates.iter().any(|c| c.ticket.id == probe.id),
+        candidates.iter().any(|c| c.ticket_id == probe.id),
         "the probe's own fingerprint is not indexed"
     );
 }

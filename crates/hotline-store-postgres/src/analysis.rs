@@ -3,10 +3,10 @@
 //! follows the matching rows, not the number of tickets.
 
 use hotline_core::similar::{BANDS, Signature};
-use hotline_core::{DomainError, Ticket, TicketStatus};
+use hotline_core::{DomainError, Ticket, TicketId, TicketStatus};
 use hotline_store::{
-    HotspotCount, HotspotQuery, MAX_PAGE_SIZE, MAX_SIMILAR_CANDIDATES, SimilarCandidate,
-    SimilarQuery, StoreError, StoreResult,
+    HotspotCount, HotspotQuery, MAX_PAGE_SIZE, SimilarCandidate, SimilarQuery, StoreError,
+    StoreResult,
 };
 use jiff::Timestamp;
 use sqlx::postgres::{PgPool, Postgres};
@@ -19,18 +19,16 @@ use crate::sql::Sql;
 
 /// Most band keys one look-up may name: a few texts' worth.
 const MAX_BANDS: usize = 4 * BANDS;
-/// Rows read per band key: bounds the cost of a key shared by stock phrases.
-const PER_BAND: u32 = MAX_SIMILAR_CANDIDATES;
 
-/// Writes a new ticket's signature and band keys, in its create transaction.
+/// Writes a new ticket's signature and band keys, in its create transaction; each band
+/// row carries the ticket's region and category (fixed at creation) for look-ups to
+/// filter on without reading the tickets.
 pub(crate) async fn write_fingerprint(
     tx: &mut Transaction<'static, Postgres>,
-    ticket_id: Uuid,
-    created_at: i64,
-    title: &str,
-    body: &str,
+    ticket: &Ticket,
 ) -> StoreResult<()> {
-    let signature = Signature::of(title, body);
+    let ticket_id = ticket.id.0;
+    let signature = Signature::of(&ticket.title, &ticket.body);
     sqlx::query(
         "insert into ticket_signatures (ticket_id, signature) values ($1, $2) \
          on conflict (ticket_id) do update set signature = excluded.signature",
@@ -45,34 +43,34 @@ pub(crate) async fn write_fingerprint(
     };
     let keys: Vec<i64> = signature.band_keys().to_vec();
     sqlx::query(
-        "insert into ticket_fingerprints (band_key, created_at, ticket_id) \
-         select k, $2, $3 from unnest($1::bigint[]) as k on conflict do nothing",
+        "insert into ticket_fingerprints (band_key, created_at, ticket_id, region_code, \
+         category_path) select k, $2, $3, $4, $5 from unnest($1::bigint[]) as k \
+         on conflict do nothing",
     )
     .bind(keys)
-    .bind(created_at)
+    .bind(nanos(ticket.created_at))
     .bind(ticket_id)
+    .bind(ticket.region_code.as_str())
+    .bind(ticket.category.as_ref().map_or("", |c| c.path.as_str()))
     .execute(&mut **tx)
     .await
     .map_err(db("writing band keys"))?;
     Ok(())
 }
 
+/// Appends the conditions a band-key row `f` must meet besides its key, tested on the
+/// row itself; only a department scope reads another table.
 fn push_candidate_filters(sql: &mut Sql, query: &SimilarQuery) {
-    sql.push(" and t.status <> ")
-        .bind(TicketStatus::Merged.as_str());
     if let Some(exclude) = query.exclude {
-        sql.push(" and t.id <> ").bind(exclude.0);
+        sql.push(" and f.ticket_id <> ").bind(exclude.0);
     }
     if let Some(departments) = &query.departments {
-        sql.push(" and exists (select 1 from assignments a where a.ticket_id = t.id");
+        sql.push(" and exists (select 1 from assignments a where a.ticket_id = f.ticket_id");
         sql.and_in("a.department_id", departments.iter().map(|d| d.as_str()));
         sql.push(")");
     }
     if let Some(prefix) = query.region_prefix.as_deref().filter(|p| !p.is_empty()) {
-        sql.and_prefix("t.region_code", prefix);
-    }
-    if let Some(category) = &query.category {
-        sql.push(" and t.category_path = ").bind(category.as_str());
+        sql.and_prefix("f.region_code", prefix);
     }
 }
 
@@ -94,31 +92,38 @@ pub(crate) async fn similar_candidates(
         }));
     }
     let since = query.since.map_or(i64::MIN, nanos);
+    let limit = i64::from(query.effective_limit());
+    // Per band key, the newest matching rows (through the category index when the
+    // category is fixed); then one row per ticket with the number of keys it shares,
+    // joined to its ticket to leave merged ones out, best first.
     let mut sql = Sql::new(
-        "select t.projection, s.signature, h.shared from (select ticket_id, count(*) as shared from (",
+        "select t.id, t.number, s.signature, h.shared from (\
+         select ticket_id, count(*) as shared, max(created_at) as created_at from (",
     );
     for (i, band) in bands.iter().enumerate() {
         if i > 0 {
             sql.push(" union all ");
         }
         sql.push(
-            "(select f.ticket_id from ticket_fingerprints f \
-             join tickets t on t.id = f.ticket_id where f.band_key = ",
+            "(select f.ticket_id, f.created_at from ticket_fingerprints f where f.band_key = ",
         )
-        .bind(*band)
-        .push(" and f.created_at >= ")
-        .bind(since);
+        .bind(*band);
+        if let Some(category) = &query.category {
+            sql.push(" and f.category_path = ").bind(category.as_str());
+        }
+        sql.push(" and f.created_at >= ").bind(since);
         push_candidate_filters(&mut sql, query);
         sql.push(" order by f.created_at desc limit ")
-            .bind(i64::from(PER_BAND))
+            .bind(limit)
             .push(")");
     }
     sql.push(
         ") u group by ticket_id) h join tickets t on t.id = h.ticket_id \
-         join ticket_signatures s on s.ticket_id = t.id \
-         order by h.shared desc, t.created_at desc, t.id desc limit ",
+         join ticket_signatures s on s.ticket_id = t.id where t.status <> ",
     )
-    .bind(i64::from(query.effective_limit()));
+    .bind(TicketStatus::Merged.as_str())
+    .push(" order by h.shared desc, h.created_at desc, h.ticket_id desc limit ")
+    .bind(limit);
     let rows = sql
         .build()
         .fetch_all(pool)
@@ -126,8 +131,9 @@ pub(crate) async fn similar_candidates(
         .map_err(db("finding similar tickets"))?;
     rows.iter()
         .map(|row| {
-            let json: String = row
-                .try_get("projection")
+            let id: Uuid = row.try_get("id").map_err(db("finding similar tickets"))?;
+            let number: String = row
+                .try_get("number")
                 .map_err(db("finding similar tickets"))?;
             let bytes: Option<Vec<u8>> = row
                 .try_get("signature")
@@ -135,18 +141,13 @@ pub(crate) async fn similar_candidates(
             let shared: i64 = row
                 .try_get("shared")
                 .map_err(db("finding similar tickets"))?;
-            let ticket = ticket_from_json(&json)?;
             let signature = bytes
                 .as_deref()
-                .ok_or_else(|| {
-                    corrupt(format_args!(
-                        "ticket {} has bands but no signature",
-                        ticket.id
-                    ))
-                })
+                .ok_or_else(|| corrupt(format_args!("ticket {id} has bands but no signature")))
                 .and_then(|b| Signature::from_bytes(b).map_err(corrupt))?;
             Ok(SimilarCandidate {
-                ticket,
+                ticket_id: TicketId(id),
+                number,
                 signature,
                 shared_bands: u32::try_from(shared)
                     .map_err(|_| corrupt(format_args!("{shared} shared bands")))?,

@@ -187,7 +187,13 @@ impl PgStore {
                 keys.sort_unstable();
                 keys.dedup();
                 for key in keys {
-                    band_rows.int(key).int(c.created_at).text(&id).end_row();
+                    band_rows
+                        .int(key)
+                        .int(c.created_at)
+                        .text(&id)
+                        .text(&c.region_code)
+                        .text(c.category_path.as_deref().unwrap_or(""))
+                        .end_row();
                 }
             }
         }
@@ -230,7 +236,8 @@ impl PgStore {
         .await?;
         copy(
             conn,
-            "copy ticket_fingerprints (band_key, created_at, ticket_id) from stdin",
+            "copy ticket_fingerprints (band_key, created_at, ticket_id, region_code, category_path) \
+             from stdin",
             band_rows,
         )
         .await?;

@@ -31,12 +31,13 @@ mod codec;
 mod error;
 mod sql;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use hotline_core::{
     Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, Role,
-    Ticket, TicketId, WarningLevel,
+    Ticket, TicketId, TicketStatus, WarningLevel,
 };
 use hotline_store::chain;
 use hotline_store::{
@@ -311,22 +312,16 @@ async fn update_ticket(
     .execute(&mut **tx)
     .await
     .map_err(db("updating a ticket"))?;
+    if done.rows_affected() == 1 && ticket.status == TicketStatus::Merged {
+        // A merged ticket is never a duplicate candidate (merging is final): its band keys
+        // would only take the place of live tickets in a look-up's newest rows.
+        sqlx::query("delete from ticket_fingerprints where ticket_id = $1")
+            .bind(ticket.id.0)
+            .execute(&mut **tx)
+            .await
+            .map_err(db("dropping a merged ticket's band keys"))?;
+    }
     Ok(done.rows_affected() == 1)
-}
-
-/// Sets a ticket's next check (`None`: no timer) without touching its projection.
-async fn reschedule(
-    tx: &mut Transaction<'static, Postgres>,
-    id: Uuid,
-    next_check_at: Option<i64>,
-) -> StoreResult<()> {
-    sqlx::query("update tickets set next_check_at = $1 where id = $2")
-        .bind(next_check_at)
-        .bind(id)
-        .execute(&mut **tx)
-        .await
-        .map_err(db("rescheduling a ticket"))?;
-    Ok(())
 }
 
 /// Caps a sweep batch: at least one ticket, at most [`MAX_SWEEP_BATCH`].
@@ -397,6 +392,261 @@ async fn insert_events(
         stored.push(StoredEvent { id, event });
     }
     Ok(stored)
+}
+
+/// Rewrites the rows of tickets the sweeper changed, each if still at its previous
+/// version, in one statement; returns how many were.
+async fn update_swept_tickets(
+    tx: &mut Transaction<'static, Postgres>,
+    changes: &[(&Ticket, u64)],
+    calendar: &dyn Calendar,
+) -> StoreResult<u64> {
+    let n = changes.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut previous = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut versions = Vec::with_capacity(n);
+    let mut leads = Vec::with_capacity(n);
+    let mut updated = Vec::with_capacity(n);
+    let mut kinds = Vec::with_capacity(n);
+    let mut deadlines = Vec::with_capacity(n);
+    let mut levels = Vec::with_capacity(n);
+    let mut checks = Vec::with_capacity(n);
+    let mut projections = Vec::with_capacity(n);
+    for (ticket, before) in changes {
+        let c = TicketColumns::of(ticket, calendar)?;
+        ids.push(c.id);
+        previous.push(int(*before, "ticket version")?);
+        statuses.push(c.status);
+        versions.push(c.version);
+        leads.push(c.lead_department_id);
+        updated.push(c.updated_at);
+        kinds.push(c.deadline_kind);
+        deadlines.push(c.deadline_at);
+        levels.push(c.warning_level);
+        checks.push(c.next_check_at);
+        projections.push(c.projection);
+    }
+    let done = sqlx::query(
+        "update tickets t set status = v.status, version = v.version, \
+         lead_department_id = v.lead, updated_at = v.updated_at, deadline_kind = v.kind, \
+         deadline_at = v.deadline_at, warning_level = v.level, next_check_at = v.next_check_at, \
+         projection = v.projection \
+         from unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], \
+         $6::bigint[], $7::text[], $8::bigint[], $9::text[], $10::bigint[], $11::text[]) \
+         as v(id, previous, status, version, lead, updated_at, kind, deadline_at, level, \
+         next_check_at, projection) \
+         where t.id = v.id and t.version = v.previous",
+    )
+    .bind(ids)
+    .bind(previous)
+    .bind(statuses)
+    .bind(versions)
+    .bind(leads)
+    .bind(updated)
+    .bind(kinds)
+    .bind(deadlines)
+    .bind(levels)
+    .bind(checks)
+    .bind(projections)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("updating swept tickets"))?;
+    Ok(done.rows_affected())
+}
+
+/// Appends the events of many tickets (each ticket's in order, chained to its stored
+/// history) in one statement, taking the event-log lock just before; returns them
+/// stored, in the order given.
+async fn insert_event_batch(
+    tx: &mut Transaction<'static, Postgres>,
+    events: Vec<Event>,
+) -> StoreResult<Vec<StoredEvent>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The stored hash each ticket's first new event chains to, in one round trip.
+    let mut heads: HashMap<Uuid, i64> = HashMap::new();
+    for event in &events {
+        heads
+            .entry(event.ticket_id.0)
+            .or_insert(int(event.seq, "event seq")? - 1);
+    }
+    let (head_ids, head_seqs): (Vec<Uuid>, Vec<i64>) = heads
+        .iter()
+        .filter(|(_, seq)| **seq >= 1)
+        .map(|(id, seq)| (*id, *seq))
+        .unzip();
+    let rows = sqlx::query(
+        "select e.ticket_id, e.hash from events e \
+         join unnest($1::uuid[], $2::bigint[]) as k(ticket_id, seq) \
+         on e.ticket_id = k.ticket_id and e.seq = k.seq",
+    )
+    .bind(head_ids)
+    .bind(head_seqs)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db("reading the previous events' hashes"))?;
+    let mut last_hash: HashMap<Uuid, String> = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let id: Uuid = row
+            .try_get("ticket_id")
+            .map_err(db("reading an event hash"))?;
+        let hash: Option<String> = row.try_get("hash").map_err(db("reading an event hash"))?;
+        if let Some(hash) = hash {
+            last_hash.insert(id, hash);
+        }
+    }
+    let n = events.len();
+    let mut ticket_ids = Vec::with_capacity(n);
+    let mut seqs = Vec::with_capacity(n);
+    let mut versions = Vec::with_capacity(n);
+    let mut ats = Vec::with_capacity(n);
+    let mut actions = Vec::with_capacity(n);
+    let mut actor_ids = Vec::with_capacity(n);
+    let mut actor_roles = Vec::with_capacity(n);
+    let mut jsons = Vec::with_capacity(n);
+    let mut prev_hashes = Vec::with_capacity(n);
+    let mut hashes = Vec::with_capacity(n);
+    for event in &events {
+        let prev_hash = match last_hash.get(&event.ticket_id.0) {
+            Some(hash) => hash.clone(),
+            None if event.seq <= 1 => chain::GENESIS.to_owned(),
+            None => {
+                return Err(corrupt(format_args!(
+                    "ticket {} has no hashed event {} to chain to",
+                    event.ticket_id,
+                    event.seq - 1
+                )));
+            }
+        };
+        let json = to_json(event, "event")?;
+        let hash = chain::link(&prev_hash, &json);
+        last_hash.insert(event.ticket_id.0, hash.clone());
+        ticket_ids.push(event.ticket_id.0);
+        seqs.push(int(event.seq, "event seq")?);
+        versions.push(int(event.version, "event version")?);
+        ats.push(nanos(event.at));
+        actions.push(event.kind.action());
+        actor_ids.push(event.actor.id.clone());
+        actor_roles.push(event.actor.role.as_str());
+        jsons.push(json);
+        prev_hashes.push(prev_hash);
+        hashes.push(hash);
+    }
+    sqlx::query("select id from event_append_lock for update")
+        .execute(&mut **tx)
+        .await
+        .map_err(db("locking the event log"))?;
+    let rows = sqlx::query(
+        "insert into events (ticket_id, seq, version, at, action, actor_id, actor_role, \
+         event, prev_hash, hash) \
+         select ticket_id, seq, version, at, action, actor_id, actor_role, event, prev_hash, hash \
+         from unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], \
+         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) with ordinality \
+         as v(ticket_id, seq, version, at, action, actor_id, actor_role, event, prev_hash, \
+         hash, n) order by n \
+         returning id, ticket_id, seq",
+    )
+    .bind(ticket_ids)
+    .bind(seqs)
+    .bind(versions)
+    .bind(ats)
+    .bind(actions)
+    .bind(actor_ids)
+    .bind(actor_roles)
+    .bind(jsons)
+    .bind(prev_hashes)
+    .bind(hashes)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db("appending events"))?;
+    let mut ids: HashMap<(Uuid, i64), i64> = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let id: i64 = row.try_get("id").map_err(db("appending events"))?;
+        let ticket_id: Uuid = row.try_get("ticket_id").map_err(db("appending events"))?;
+        let seq: i64 = row.try_get("seq").map_err(db("appending events"))?;
+        ids.insert((ticket_id, seq), id);
+    }
+    events
+        .into_iter()
+        .map(|event| {
+            let key = (event.ticket_id.0, int(event.seq, "event seq")?);
+            let id = ids.get(&key).copied().ok_or_else(|| {
+                corrupt(format_args!(
+                    "event {} of ticket {} not appended",
+                    key.1, key.0
+                ))
+            })?;
+            Ok(StoredEvent { id, event })
+        })
+        .collect()
+}
+
+/// Replaces the assignment rows of many tickets with those of their projections, in two
+/// statements.
+async fn write_assignment_batch(
+    tx: &mut Transaction<'static, Postgres>,
+    tickets: &[&Ticket],
+) -> StoreResult<()> {
+    let ids: Vec<Uuid> = tickets.iter().map(|t| t.id.0).collect();
+    sqlx::query("delete from assignments where ticket_id = any($1)")
+        .bind(ids)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("clearing assignments"))?;
+    let mut ticket_ids = Vec::new();
+    let mut positions = Vec::new();
+    let mut departments = Vec::new();
+    let mut roles = Vec::new();
+    let mut statuses = Vec::new();
+    for ticket in tickets {
+        for (position, assignment) in (0_i64..).zip(&ticket.assignments) {
+            ticket_ids.push(ticket.id.0);
+            positions.push(position);
+            departments.push(assignment.department_id.0.clone());
+            roles.push(assignment.role.as_str());
+            statuses.push(assignment.status.as_str());
+        }
+    }
+    if ticket_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "insert into assignments (ticket_id, position, department_id, role, status) \
+         select * from unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[])",
+    )
+    .bind(ticket_ids)
+    .bind(positions)
+    .bind(departments)
+    .bind(roles)
+    .bind(statuses)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("writing assignments"))?;
+    Ok(())
+}
+
+/// Sets many tickets' next checks (`None`: no timer) in one statement, without touching
+/// their projections.
+async fn reschedule_batch(
+    tx: &mut Transaction<'static, Postgres>,
+    next_checks: Vec<(Uuid, Option<i64>)>,
+) -> StoreResult<()> {
+    if next_checks.is_empty() {
+        return Ok(());
+    }
+    let (ids, at): (Vec<Uuid>, Vec<Option<i64>>) = next_checks.into_iter().unzip();
+    sqlx::query(
+        "update tickets t set next_check_at = v.at \
+         from unnest($1::uuid[], $2::bigint[]) as v(id, at) where t.id = v.id",
+    )
+    .bind(ids)
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("rescheduling due tickets"))?;
+    Ok(())
 }
 
 /// Replaces a ticket's assignment rows with those of its projection.
@@ -583,14 +833,7 @@ impl Store for PgStore {
             }
         };
         insert_ticket(&mut tx, &decision.ticket, ctx.calendar).await?;
-        analysis::write_fingerprint(
-            &mut tx,
-            decision.ticket.id.0,
-            nanos(decision.ticket.created_at),
-            &decision.ticket.title,
-            &decision.ticket.body,
-        )
-        .await?;
+        analysis::write_fingerprint(&mut tx, &decision.ticket).await?;
         write_assignments(&mut tx, &decision.ticket).await?;
         let events = insert_events(&mut tx, decision.events).await?;
         commit(tx).await?;
@@ -887,44 +1130,79 @@ impl Store for PgStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db("taking due tickets"))?;
-        let mut batch = SweptBatch::default();
+        // Decide every ticket first, then write the batch in a few multi-row statements:
+        // a statement per ticket made a burst of due deadlines cost thousands of round
+        // trips per batch, with the event-log lock held through most of them.
+        let mut later: Vec<(Uuid, Option<i64>)> = Vec::new();
+        let mut changes: Vec<(Ticket, hotline_core::Decision)> = Vec::new();
         for row in &rows {
             let id: Uuid = row.try_get("id").map_err(db("taking due tickets"))?;
             let json: String = row
                 .try_get("projection")
                 .map_err(db("taking due tickets"))?;
-            batch.swept += 1;
             let ticket = match ticket_from_json(&json) {
                 Ok(ticket) => ticket,
                 Err(error) => {
                     tracing::error!(ticket_id = %id, error = %error, "due ticket unreadable, put off");
-                    let later = ctx.now.saturating_add(PUT_OFF).unwrap_or(Timestamp::MAX);
-                    reschedule(&mut tx, id, Some(nanos(later))).await?;
+                    let put_off = ctx.now.saturating_add(PUT_OFF).unwrap_or(Timestamp::MAX);
+                    later.push((id, Some(nanos(put_off))));
                     continue;
                 }
             };
-            let Some(decision) = ticket.sweep(ctx) else {
+            match ticket.sweep(ctx) {
                 // Nothing changes yet: the timer moves to the next threshold (always
                 // after now, so a batch loop ends even should a rule misjudge it).
-                let next = ticket
-                    .next_check_at(ctx.calendar)
-                    .map(|at| nanos(at).max(nanos(ctx.now).saturating_add(1)));
-                reschedule(&mut tx, id, next).await?;
-                continue;
-            };
-            if !update_ticket(&mut tx, &decision.ticket, ticket.version, ctx.calendar).await? {
-                // Unreachable: the row is locked by this transaction.
+                None => later.push((
+                    id,
+                    ticket
+                        .next_check_at(ctx.calendar)
+                        .map(|at| nanos(at).max(nanos(ctx.now).saturating_add(1))),
+                )),
+                Some(decision) => changes.push((ticket, decision)),
+            }
+        }
+        reschedule_batch(&mut tx, later).await?;
+        let mut batch = SweptBatch {
+            swept: rows.len(),
+            applied: Vec::with_capacity(changes.len()),
+        };
+        if !changes.is_empty() {
+            let updates: Vec<(&Ticket, u64)> = changes
+                .iter()
+                .map(|(before, decision)| (&decision.ticket, before.version))
+                .collect();
+            let updated = update_swept_tickets(&mut tx, &updates, ctx.calendar).await?;
+            if updated != changes.len() as u64 {
+                // Unreachable: the rows are locked by this transaction.
                 rollback(tx).await;
                 return Err(StoreError::Internal(anyhow::anyhow!(
-                    "ticket {id} changed under the sweeper"
+                    "{} of {} swept tickets changed under the sweeper",
+                    changes.len() as u64 - updated,
+                    changes.len()
                 )));
             }
-            write_assignments(&mut tx, &decision.ticket).await?;
-            let events = insert_events(&mut tx, decision.events).await?;
-            batch.applied.push(Applied {
-                ticket: decision.ticket,
-                events,
-            });
+            let reassigned: Vec<&Ticket> = changes
+                .iter()
+                .filter(|(before, decision)| before.assignments != decision.ticket.assignments)
+                .map(|(_, decision)| &decision.ticket)
+                .collect();
+            if !reassigned.is_empty() {
+                write_assignment_batch(&mut tx, &reassigned).await?;
+            }
+            let counts: Vec<usize> = changes.iter().map(|(_, d)| d.events.len()).collect();
+            let mut tickets = Vec::with_capacity(changes.len());
+            let mut events = Vec::new();
+            for (_, decision) in changes {
+                tickets.push(decision.ticket);
+                events.extend(decision.events);
+            }
+            let mut stored = insert_event_batch(&mut tx, events).await?.into_iter();
+            for (ticket, count) in tickets.into_iter().zip(counts) {
+                batch.applied.push(Applied {
+                    ticket,
+                    events: stored.by_ref().take(count).collect(),
+                });
+            }
         }
         commit(tx).await?;
         tracing::Span::current().record("swept", batch.swept);

@@ -4,8 +4,8 @@
 use hotline_core::similar::{BANDS, Signature};
 use hotline_core::{DomainError, Ticket, TicketStatus};
 use hotline_store::{
-    HotspotCount, HotspotQuery, MAX_PAGE_SIZE, MAX_SIMILAR_CANDIDATES, SimilarCandidate,
-    SimilarQuery, StoreError, StoreResult,
+    HotspotCount, HotspotQuery, MAX_PAGE_SIZE, SimilarCandidate, SimilarQuery, StoreError,
+    StoreResult,
 };
 use jiff::Timestamp;
 use sqlx::sqlite::{Sqlite, SqlitePool};
@@ -17,21 +17,45 @@ use crate::sql::Sql;
 
 /// Most band keys one look-up takes: a few signatures' worth.
 const MAX_BANDS: usize = 4 * BANDS;
-/// Tickets read per band key, newest first: bounds a look-up on a key shared by many
-/// tickets (a stock phrase) while the group below ranks the rest.
-const PER_BAND: u32 = MAX_SIMILAR_CANDIDATES;
 /// Backlog tickets fingerprinted per transaction when the store opens.
 const BACKFILL_BATCH: i64 = 500;
+
+/// What each band-key row of a ticket carries besides its key: all fixed at creation,
+/// so look-ups filter on the rows without reading the tickets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FingerprintKey<'a> {
+    pub ticket_id: &'a str,
+    pub created_at: i64,
+    pub region_code: &'a str,
+    pub category_path: Option<&'a str>,
+}
+
+impl<'a> FingerprintKey<'a> {
+    /// The key of `ticket`, whose id is spelled `ticket_id`.
+    pub(crate) fn of(ticket: &'a Ticket, ticket_id: &'a str) -> Self {
+        FingerprintKey {
+            ticket_id,
+            created_at: nanos(ticket.created_at),
+            region_code: &ticket.region_code,
+            category_path: ticket.category.as_ref().map(|c| c.path.as_str()),
+        }
+    }
+}
 
 /// Writes a ticket's signature (`None`: too little text to fingerprint) and band keys;
 /// idempotent, so the backfill may repeat it. The signature is computed by the caller,
 /// outside the write transaction.
 pub(crate) async fn write_fingerprint(
     tx: &mut Transaction<'static, Sqlite>,
-    ticket_id: &str,
-    created_at: i64,
+    key: &FingerprintKey<'_>,
     signature: Option<&Signature>,
 ) -> StoreResult<()> {
+    let FingerprintKey {
+        ticket_id,
+        created_at,
+        region_code,
+        category_path,
+    } = *key;
     sqlx::query("insert or replace into ticket_signatures (ticket_id, signature) values (?, ?)")
         .bind(ticket_id.to_owned())
         .bind(signature.map(Signature::to_bytes))
@@ -42,18 +66,23 @@ pub(crate) async fn write_fingerprint(
         return Ok(());
     };
     let mut sql = Sql::new(
-        "insert or ignore into ticket_fingerprints (band_key, created_at, ticket_id) values ",
+        "insert or ignore into ticket_fingerprints \
+         (band_key, created_at, ticket_id, region_code, category_path) values ",
     );
-    for (i, key) in signature.band_keys().into_iter().enumerate() {
+    for (i, band) in signature.band_keys().into_iter().enumerate() {
         if i > 0 {
             sql.push(", ");
         }
         sql.push("(")
-            .bind(key)
+            .bind(band)
             .push(", ")
             .bind(created_at)
             .push(", ")
             .bind(ticket_id)
+            .push(", ")
+            .bind(region_code)
+            .push(", ")
+            .bind(category_path.unwrap_or(""))
             .push(")");
     }
     sql.build()
@@ -73,8 +102,8 @@ pub(crate) async fn backfill(write: &SqlitePool) -> StoreResult<u64> {
             .await
             .map_err(db("starting the fingerprint backfill"))?;
         let rows = sqlx::query(
-            "select b.ticket_id, t.created_at, t.title, t.body from fingerprint_backlog b \
-             join tickets t on t.id = b.ticket_id limit ?",
+            "select b.ticket_id, t.created_at, t.title, t.body, t.region_code, t.category_path \
+             from fingerprint_backlog b join tickets t on t.id = b.ticket_id limit ?",
         )
         .bind(BACKFILL_BATCH)
         .fetch_all(&mut *tx)
@@ -102,8 +131,20 @@ pub(crate) async fn backfill(write: &SqlitePool) -> StoreResult<u64> {
             let body: String = row
                 .try_get("body")
                 .map_err(db("reading the fingerprint backlog"))?;
+            let region_code: String = row
+                .try_get("region_code")
+                .map_err(db("reading the fingerprint backlog"))?;
+            let category_path: Option<String> = row
+                .try_get("category_path")
+                .map_err(db("reading the fingerprint backlog"))?;
             let signature = Signature::of(&title, &body);
-            write_fingerprint(&mut tx, &id, created_at, signature.as_ref()).await?;
+            let key = FingerprintKey {
+                ticket_id: &id,
+                created_at,
+                region_code: &region_code,
+                category_path: category_path.as_deref(),
+            };
+            write_fingerprint(&mut tx, &key, signature.as_ref()).await?;
             sqlx::query("delete from fingerprint_backlog where ticket_id = ?")
                 .bind(id)
                 .execute(&mut *tx)
@@ -117,23 +158,19 @@ pub(crate) async fn backfill(write: &SqlitePool) -> StoreResult<u64> {
     }
 }
 
-/// Appends the conditions a candidate `t` must meet, besides its band key.
+/// Appends the conditions a band-key row `f` must meet besides its key, tested on the
+/// row itself; only a department scope reads another table.
 fn push_candidate_filters(sql: &mut Sql, query: &SimilarQuery) {
-    sql.push(" and t.status <> ")
-        .bind(TicketStatus::Merged.as_str());
     if let Some(exclude) = query.exclude {
-        sql.push(" and t.id <> ").bind(exclude.to_string());
+        sql.push(" and f.ticket_id <> ").bind(exclude.to_string());
     }
     if let Some(departments) = &query.departments {
-        sql.push(" and exists (select 1 from assignments a where a.ticket_id = t.id");
+        sql.push(" and exists (select 1 from assignments a where a.ticket_id = f.ticket_id");
         sql.and_in("a.department_id", departments.iter().map(|d| d.as_str()));
         sql.push(")");
     }
     if let Some(prefix) = query.region_prefix.as_deref().filter(|p| !p.is_empty()) {
-        sql.and_prefix("t.region_code", prefix);
-    }
-    if let Some(category) = &query.category {
-        sql.push(" and t.category_path = ").bind(category.as_str());
+        sql.and_prefix("f.region_code", prefix);
     }
 }
 
@@ -155,31 +192,40 @@ pub(crate) async fn similar_candidates(
         }));
     }
     let since = query.since.map_or(i64::MIN, nanos);
-    // Per band key, the newest matching tickets, walking the (band_key, created_at) key
-    // backwards; then one row per ticket with the number of keys it shares.
-    let mut sql = Sql::new("select t.projection, s.signature, count(*) as shared from (");
+    let limit = i64::from(query.effective_limit());
+    // Per band key, the newest matching rows, walking (band_key, created_at) backwards,
+    // or (band_key, category_path, created_at) when the category is fixed; then one row
+    // per ticket with the number of keys it shares, joined to its ticket to leave merged
+    // ones out, best first.
+    let mut sql = Sql::new(
+        "select t.id, t.number, s.signature, h.shared from (\
+         select ticket_id, count(*) as shared, max(created_at) as created_at from (",
+    );
     for (i, band) in bands.iter().enumerate() {
         if i > 0 {
             sql.push(" union all ");
         }
         sql.push(
-            "select ticket_id from (select f.ticket_id from ticket_fingerprints f \
-             join tickets t on t.id = f.ticket_id where f.band_key = ",
+            "select * from (select f.ticket_id, f.created_at from ticket_fingerprints f \
+             where f.band_key = ",
         )
-        .bind(*band)
-        .push(" and f.created_at >= ")
-        .bind(since);
+        .bind(*band);
+        if let Some(category) = &query.category {
+            sql.push(" and f.category_path = ").bind(category.as_str());
+        }
+        sql.push(" and f.created_at >= ").bind(since);
         push_candidate_filters(&mut sql, query);
         sql.push(" order by f.created_at desc limit ")
-            .bind(i64::from(PER_BAND))
+            .bind(limit)
             .push(")");
     }
     sql.push(
-        ") h join tickets t on t.id = h.ticket_id \
-         join ticket_signatures s on s.ticket_id = t.id \
-         group by t.id order by shared desc, t.created_at desc, t.id desc limit ",
+        ") group by ticket_id) h join tickets t on t.id = h.ticket_id \
+         join ticket_signatures s on s.ticket_id = t.id where t.status <> ",
     )
-    .bind(i64::from(query.effective_limit()));
+    .bind(TicketStatus::Merged.as_str())
+    .push(" order by h.shared desc, h.created_at desc, h.ticket_id desc limit ")
+    .bind(limit);
     let rows = sql
         .build()
         .fetch_all(read)
@@ -187,8 +233,9 @@ pub(crate) async fn similar_candidates(
         .map_err(db("finding similar tickets"))?;
     rows.iter()
         .map(|row| {
-            let json: String = row
-                .try_get("projection")
+            let id: String = row.try_get("id").map_err(db("finding similar tickets"))?;
+            let number: String = row
+                .try_get("number")
                 .map_err(db("finding similar tickets"))?;
             let bytes: Option<Vec<u8>> = row
                 .try_get("signature")
@@ -196,18 +243,15 @@ pub(crate) async fn similar_candidates(
             let shared: i64 = row
                 .try_get("shared")
                 .map_err(db("finding similar tickets"))?;
-            let ticket = ticket_from_json(&json)?;
             let signature = bytes
                 .as_deref()
-                .ok_or_else(|| {
-                    corrupt(format_args!(
-                        "ticket {} has bands but no signature",
-                        ticket.id
-                    ))
-                })
+                .ok_or_else(|| corrupt(format_args!("ticket {id} has bands but no signature")))
                 .and_then(|b| Signature::from_bytes(b).map_err(corrupt))?;
             Ok(SimilarCandidate {
-                ticket,
+                ticket_id: id
+                    .parse()
+                    .map_err(|_| corrupt(format_args!("ticket id {id:?}")))?,
+                number,
                 signature,
                 shared_bands: u32::try_from(shared)
                     .map_err(|_| corrupt(format_args!("{shared} shared bands")))?,

@@ -34,7 +34,6 @@ impl SqliteStore {
             let ticket = &history.ticket;
             let chained = history.chained()?;
             let id = ticket.id.to_string();
-            let created_at = nanos(ticket.created_at);
             insert_ticket(&mut tx, ticket, ticket.next_check_at(calendar).map(nanos)).await?;
             for event in chained {
                 let e = event.event;
@@ -59,7 +58,8 @@ impl SqliteStore {
             }
             write_assignments(&mut tx, ticket).await?;
             let signature = hotline_core::similar::Signature::of(&ticket.title, &ticket.body);
-            analysis::write_fingerprint(&mut tx, &id, created_at, signature.as_ref()).await?;
+            let key = analysis::FingerprintKey::of(ticket, &id);
+            analysis::write_fingerprint(&mut tx, &key, signature.as_ref()).await?;
         }
         for (center, day, seq) in counters {
             sqlx::query(

@@ -277,10 +277,10 @@ async fn file_one(tx: &mut Transaction<'static, Sqlite>, filing: Filing) -> Stor
         .map_err(StoreError::Rejected)?;
     let ticket = decision.ticket;
     insert_ticket(tx, &ticket, prepared.next_check_at).await?;
+    let id = ticket.id.to_string();
     crate::analysis::write_fingerprint(
         tx,
-        &ticket.id.to_string(),
-        nanos(ticket.created_at),
+        &crate::analysis::FingerprintKey::of(&ticket, &id),
         prepared.signature.as_ref(),
     )
     .await?;

@@ -43,7 +43,7 @@ use async_trait::async_trait;
 use hotline_core::similar::Signature;
 use hotline_core::{
     Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, Role,
-    Ticket, TicketId, WarningLevel,
+    Ticket, TicketId, TicketStatus, WarningLevel,
 };
 use hotline_store::chain;
 use hotline_store::{
@@ -324,6 +324,15 @@ async fn update_ticket(
     .execute(&mut **tx)
     .await
     .map_err(db("updating a ticket"))?;
+    if done.rows_affected() == 1 && ticket.status == TicketStatus::Merged {
+        // A merged ticket is never a duplicate candidate (merging is final): its band keys
+        // would only take the place of live tickets in a look-up's newest rows.
+        sqlx::query("delete from ticket_fingerprints where ticket_id = ?")
+            .bind(ticket.id.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(db("dropping a merged ticket's band keys"))?;
+    }
     Ok(done.rows_affected() == 1)
 }
 

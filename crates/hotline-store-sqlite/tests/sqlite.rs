@@ -463,7 +463,7 @@ async fn upgrading_fingerprints_old_tickets_when_the_store_opens() {
         .await
         .expect("similar");
     assert_eq!(
-        found.iter().map(|c| c.ticket.id).collect::<Vec<_>>(),
+        found.iter().map(|c| c.ticket_id).collect::<Vec<_>>(),
         [texts[0].id],
         "the old rewording is found, the other matter is not"
     );

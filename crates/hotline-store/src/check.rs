@@ -54,6 +54,17 @@ pub const ORPHAN_CHECKS: &[(&str, &str)] = &[
         "duplicate-search keys of a ticket that does not exist",
     ),
     (
+        "select distinct cast(f.ticket_id as text) from ticket_fingerprints f \
+         join tickets t on t.id = f.ticket_id \
+         where f.region_code <> t.region_code or f.category_path <> coalesce(t.category_path, '')",
+        "duplicate-search keys disagree with the ticket's region or category",
+    ),
+    (
+        "select distinct cast(f.ticket_id as text) from ticket_fingerprints f \
+         join tickets t on t.id = f.ticket_id where t.status = 'MERGED'",
+        "duplicate-search keys of a merged ticket",
+    ),
+    (
         "select cast(t.id as text) from tickets t \
          where t.version <> (select max(e.version) from events e where e.ticket_id = t.id)",
         "the ticket's version is not its newest event's",

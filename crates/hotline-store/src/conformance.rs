@@ -2556,7 +2556,7 @@ fn appeal_text(text: (&str, &str), category_path: &str, region: &str, phone: &st
 /// Returns the ids of similar candidates, in the order returned.
 async fn similar_ids<S: Store>(store: &S, query: &SimilarQuery) -> Vec<TicketId> {
     match store.similar_candidates(query).await {
-        Ok(found) => found.into_iter().map(|c| c.ticket.id).collect(),
+        Ok(found) => found.into_iter().map(|c| c.ticket_id).collect(),
         Err(error) => panic!("similar candidates: {error}"),
     }
 }
@@ -2639,15 +2639,15 @@ pub async fn similar_candidates_find_rewordings_within_window_and_scope<B: Backe
         Ok(found) => found,
         Err(error) => panic!("similar candidates: {error}"),
     };
-    let found_ids: BTreeSet<TicketId> = found.iter().map(|c| c.ticket.id).collect();
+    let found_ids: BTreeSet<TicketId> = found.iter().map(|c| c.ticket_id).collect();
     assert_eq!(
         found_ids,
         BTreeSet::from([first.id, elsewhere.id, other_category.id]),
         "rewordings in the window, not merged, not the different matter, not the probe"
     );
     for candidate in &found {
-        let stored = fx.get(candidate.ticket.id).await;
-        assert_eq!(candidate.ticket, stored);
+        let stored = fx.get(candidate.ticket_id).await;
+        assert_eq!(candidate.number, stored.number);
         assert_eq!(
             Some(&candidate.signature),
             Signature::of(&stored.title, &stored.body).as_ref(),

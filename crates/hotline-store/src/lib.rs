@@ -340,10 +340,14 @@ impl SimilarQuery {
 }
 
 /// A ticket under one of the probe's band keys, with its signature to score it by.
+/// Only what scoring and answering need: a look-up may weigh a hundred candidates, and
+/// decoding each whole ticket would cost more than the look-up itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimilarCandidate {
     /// The candidate (never a MERGED one).
-    pub ticket: Ticket,
+    pub ticket_id: TicketId,
+    /// Its human number.
+    pub number: String,
     /// Its text signature.
     pub signature: Signature,
     /// How many of the probe's band keys it is filed under, from 1.
@@ -494,8 +498,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// Backends keep each ticket's signature and band keys, written in the
     /// transaction that creates the ticket, in an index on (band key, creation
-    /// time): the cost follows the number of tickets under the probe's keys in
-    /// the window, not the number of tickets stored.
+    /// time), each row carrying the ticket's region and category: per key at most
+    /// the limit's newest matching rows are read, so the cost follows the limit,
+    /// not the number of tickets stored or filed under a key.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`].
