@@ -4,7 +4,10 @@
 # pending sweep is due at once, and prints the pending count each second until none
 # is left; then `hotline check`.
 #
-#   BASE=postgres://USER@HOST:PORT/postgres N=100000 bench/sweep-burst.sh
+#   BASE=postgres://USER@HOST:PORT/postgres N=100000 [DAYS=2] bench/sweep-burst.sh
+#
+# The tickets are spread over the last DAYS days, all still open, so most have a
+# deadline ahead of them; ten years on, every one of those is due at the same instant.
 #
 # Needs psql, libfaketime and a release build (R=target/release/hotline by default).
 set -u
@@ -15,7 +18,7 @@ DB=hotline_sweep_$$
 psql -q "$BASE" -c "create database $DB"
 URL="${BASE%/*}/$DB"
 S=$(mktemp); openssl rand -hex 32 > $S
-/usr/bin/time -f "seed: %e s, %M KB max RSS" $R seed --database-url "$URL" --tickets $N --open-fraction 1.0 --years 1 --log-level warn 2>&1 | tail -3
+/usr/bin/time -f "seed: %e s, %M KB max RSS" $R seed --database-url "$URL" --tickets $N --open-fraction 1.0 --days ${DAYS:-2} --log-level warn 2>&1 | tail -3
 psql -qtA "$URL" -c "select count(*) from tickets where next_check_at is not null" | sed 's/^/with a next check: /'
 psql -qtA "$URL" -c "select count(*) from events where action='WARNING_CHANGED'" | sed 's/^/lights before: /'
 OFF=$((3650*86400))
@@ -39,5 +42,6 @@ done
 for p in $PIDS; do grep VmHWM /proc/$p/status; kill $p; done
 psql -qtA "$URL" -c "select count(*) from events where action='WARNING_CHANGED'" | sed 's/^/lights after: /'
 psql -qtA "$URL" -c "select count(*) from (select ticket_id, (event::jsonb)->'kind' k from events where action='WARNING_CHANGED' group by 1, 2 having count(*) > 1) d" | sed 's/^/the same light lit twice on one ticket: /'
+psql -qtA "$URL" -c "select count(*) from events" | sed "s/^/events in the database: /"
 $R check --database-url "$URL" --json | python3 -c "import json,sys; d=json.load(sys.stdin); print('check:', d['ok'], d['tickets'], 'tickets', d['events'], 'events', len(d['breaks']), 'breaks', len(d['projection_mismatches']), 'mismatches', len(d['row_problems']), 'row problems')"
 psql -q "$BASE" -c "drop database $DB with (force)"

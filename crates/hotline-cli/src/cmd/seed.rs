@@ -54,6 +54,10 @@ pub struct SeedArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=30))]
     years: u32,
 
+    /// Days of history instead of years: a recent burst, most deadlines still ahead
+    #[arg(long, conflicts_with = "years", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    days: Option<u32>,
+
     /// Departments to create and hand tickets to (`seed.*` ids)
     #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=1000))]
     departments: u32,
@@ -174,7 +178,10 @@ pub async fn run(config: ServerConfig, args: &SeedArgs) -> anyhow::Result<()> {
         tickets: args.tickets,
         open: open_count(args.tickets, args.open_fraction),
         start: now
-            .checked_sub(SignedDuration::from_hours(i64::from(args.years) * 365 * 24))
+            .checked_sub(SignedDuration::from_hours(match args.days {
+                Some(days) => i64::from(days) * 24,
+                None => i64::from(args.years) * 365 * 24,
+            }))
             .context("--years reaches before the representable range")?,
         now,
         seed: args.seed,
