@@ -22,35 +22,51 @@ const MAX_BANDS: usize = 4 * BANDS;
 /// Rows read per band key: bounds the cost of a key shared by stock phrases.
 const PER_BAND: u32 = MAX_SIMILAR_CANDIDATES;
 
-/// Writes a new ticket's signature and band keys, in its create transaction.
-pub(crate) async fn write_fingerprint(
+/// Writes new tickets' signatures and band keys, in their create transaction: two
+/// statements however many tickets. Each is `(ticket id, created_at, signature)`; `None`
+/// for a text without shingles stores a null signature and no band keys.
+pub(crate) async fn write_fingerprints(
     tx: &mut Transaction<'static, Postgres>,
-    ticket_id: Uuid,
-    created_at: i64,
-    title: &str,
-    body: &str,
+    tickets: &[(Uuid, i64, Option<&Signature>)],
 ) -> StoreResult<()> {
-    let signature = Signature::of(title, body);
+    if tickets.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = tickets.iter().map(|(id, _, _)| *id).collect();
+    let signatures: Vec<Option<Vec<u8>>> = tickets
+        .iter()
+        .map(|(_, _, signature)| signature.map(Signature::to_bytes))
+        .collect();
     sqlx::query(
-        "insert into ticket_signatures (ticket_id, signature) values ($1, $2) \
+        "insert into ticket_signatures (ticket_id, signature) \
+         select * from unnest($1::uuid[], $2::bytea[]) \
          on conflict (ticket_id) do update set signature = excluded.signature",
     )
-    .bind(ticket_id)
-    .bind(signature.as_ref().map(Signature::to_bytes))
+    .bind(ids)
+    .bind(signatures)
     .execute(&mut **tx)
     .await
-    .map_err(db("writing a text signature"))?;
-    let Some(signature) = signature else {
+    .map_err(db("writing text signatures"))?;
+    let mut keys = Vec::with_capacity(tickets.len() * BANDS);
+    let mut created = Vec::with_capacity(tickets.len() * BANDS);
+    let mut owners = Vec::with_capacity(tickets.len() * BANDS);
+    for (id, created_at, signature) in tickets {
+        for key in signature.map(Signature::band_keys).into_iter().flatten() {
+            keys.push(key);
+            created.push(*created_at);
+            owners.push(*id);
+        }
+    }
+    if keys.is_empty() {
         return Ok(());
-    };
-    let keys: Vec<i64> = signature.band_keys().to_vec();
+    }
     sqlx::query(
         "insert into ticket_fingerprints (band_key, created_at, ticket_id) \
-         select k, $2, $3 from unnest($1::bigint[]) as k on conflict do nothing",
+         select * from unnest($1::bigint[], $2::bigint[], $3::uuid[]) on conflict do nothing",
     )
     .bind(keys)
-    .bind(created_at)
-    .bind(ticket_id)
+    .bind(created)
+    .bind(owners)
     .execute(&mut **tx)
     .await
     .map_err(db("writing band keys"))?;

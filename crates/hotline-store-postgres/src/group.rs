@@ -38,6 +38,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use hotline_core::similar::Signature;
 use hotline_core::{Decision, DomainError, TicketId, Unnumbered};
 use hotline_store::{Created, StoreError, StoreResult, StoredEvent, chain};
 use jiff::Timestamp;
@@ -79,6 +80,14 @@ pub(crate) struct Prepared {
     pub unnumbered: Unnumbered,
     /// The ticket's next check (nanoseconds), from the caller's calendar.
     pub next_check_at: Option<i64>,
+    /// The text fingerprint, if the text has any.
+    pub signature: Option<Signature>,
+}
+
+/// What a numbered create carries to its rows besides its decision.
+struct Rows<'a> {
+    next_check_at: Option<i64>,
+    signature: Option<&'a Signature>,
 }
 
 struct Job {
@@ -430,11 +439,11 @@ async fn plan_request_ids(
 
 /// Takes numbers for the creates `to_file` (one counter update per center and day, in
 /// key order) and numbers their decisions, in batch order.
-async fn number(
+async fn number<'a>(
     tx: &mut Transaction<'static, Postgres>,
-    filings: &[Filing],
+    filings: &'a [Filing],
     to_file: &[usize],
-) -> StoreResult<Vec<(usize, Decision, Option<i64>)>> {
+) -> StoreResult<Vec<(usize, Decision, Rows<'a>)>> {
     if to_file.is_empty() {
         return Ok(Vec::new());
     }
@@ -494,7 +503,14 @@ async fn number(
             .clone()
             .number(&number)
             .map_err(StoreError::Rejected)?;
-        decisions.push((i, decision, prepared.next_check_at));
+        decisions.push((
+            i,
+            decision,
+            Rows {
+                next_check_at: prepared.next_check_at,
+                signature: prepared.signature.as_ref(),
+            },
+        ));
     }
     Ok(decisions)
 }
@@ -503,23 +519,23 @@ async fn number(
 /// returns each one's answer by its place in the batch.
 async fn write(
     tx: &mut Transaction<'static, Postgres>,
-    decisions: Vec<(usize, Decision, Option<i64>)>,
+    decisions: Vec<(usize, Decision, Rows<'_>)>,
 ) -> StoreResult<HashMap<usize, Created>> {
     if decisions.is_empty() {
         return Ok(HashMap::new());
     }
     insert_tickets(tx, &decisions).await?;
-    for (_, decision, _) in &decisions {
-        let ticket = &decision.ticket;
-        crate::analysis::write_fingerprint(
-            tx,
-            ticket.id.0,
-            nanos(ticket.created_at),
-            &ticket.title,
-            &ticket.body,
-        )
-        .await?;
-    }
+    let fingerprints: Vec<(Uuid, i64, Option<&Signature>)> = decisions
+        .iter()
+        .map(|(_, decision, rows)| {
+            (
+                decision.ticket.id.0,
+                nanos(decision.ticket.created_at),
+                rows.signature,
+            )
+        })
+        .collect();
+    crate::analysis::write_fingerprints(tx, &fingerprints).await?;
     insert_assignments(tx, &decisions).await?;
     let ids = insert_events(tx, &decisions).await?;
     let mut filed = HashMap::with_capacity(decisions.len());
@@ -550,14 +566,14 @@ async fn write(
 /// Inserts the ticket rows, one statement for all.
 async fn insert_tickets(
     tx: &mut Transaction<'static, Postgres>,
-    decisions: &[(usize, Decision, Option<i64>)],
+    decisions: &[(usize, Decision, Rows<'_>)],
 ) -> StoreResult<()> {
     let n = decisions.len();
     let mut rows = Vec::with_capacity(n);
-    for (_, decision, next_check_at) in decisions {
+    for (_, decision, extra) in decisions {
         rows.push(TicketColumns::with_next_check(
             &decision.ticket,
-            *next_check_at,
+            extra.next_check_at,
         )?);
     }
     let outcome = sqlx::query(
@@ -624,7 +640,7 @@ async fn insert_tickets(
 /// Inserts the new tickets' assignment rows, one statement for all.
 async fn insert_assignments(
     tx: &mut Transaction<'static, Postgres>,
-    decisions: &[(usize, Decision, Option<i64>)],
+    decisions: &[(usize, Decision, Rows<'_>)],
 ) -> StoreResult<()> {
     let mut tickets = Vec::new();
     let mut positions = Vec::new();
@@ -667,7 +683,7 @@ async fn insert_assignments(
 /// takes, held only for this statement and the commit.
 async fn insert_events(
     tx: &mut Transaction<'static, Postgres>,
-    decisions: &[(usize, Decision, Option<i64>)],
+    decisions: &[(usize, Decision, Rows<'_>)],
 ) -> StoreResult<HashMap<(Uuid, i64), i64>> {
     let mut tickets = Vec::new();
     let mut seqs = Vec::new();

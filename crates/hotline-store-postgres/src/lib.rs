@@ -38,6 +38,7 @@ mod sql;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hotline_core::similar::Signature;
 use hotline_core::{
     Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, Role,
     Ticket, TicketId, WarningLevel,
@@ -492,8 +493,10 @@ impl Store for PgStore {
         // writer only numbers and files (see the `group` module).
         let verdict =
             hotline_core::prepare_ticket(request.id, request.ticket, ctx).map(|unnumbered| {
+                let ticket = unnumbered.ticket();
                 group::Prepared {
-                    next_check_at: unnumbered.ticket().next_check_at(ctx.calendar).map(nanos),
+                    next_check_at: ticket.next_check_at(ctx.calendar).map(nanos),
+                    signature: Signature::of(&ticket.title, &ticket.body),
                     unnumbered,
                 }
             });
