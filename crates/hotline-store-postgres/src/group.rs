@@ -7,7 +7,8 @@
 //! whatever has queued up in ONE transaction, one flush for all:
 //!
 //! - The caller decides the ticket with its own [`Context`](hotline_core::Context)
-//!   ([`hotline_core::prepare_ticket`], the next check on its calendar) before queueing,
+//!   ([`hotline_core::prepare_ticket`], the next check on its calendar, the text
+//!   fingerprint) before queueing,
 //!   so the writer needs nothing borrowed and the CPU work runs on the callers' tasks.
 //!   Only the human number is left: it comes from the day's counter in the transaction.
 //! - The writer takes the first queued create, starts a transaction, then takes whatever
@@ -16,7 +17,7 @@
 //!   the previous commit was being flushed.
 //! - A batch costs a fixed number of statements, whatever its size: request ids are
 //!   claimed in one statement, each day's numbers are taken with one counter update,
-//!   tickets, assignments and events are inserted from arrays (`unnest`). Locks are taken
+//!   tickets, fingerprints, assignments and events are inserted from arrays (`unnest`). Locks are taken
 //!   in one order by every batch of every replica: request ids (sorted), number counters
 //!   (sorted), then the event log last, just before the events are appended. So batches
 //!   of different processes cannot deadlock, numbers stay unique and gap-free, and event
