@@ -20,38 +20,60 @@ use crate::sql::Sql;
 /// Most band keys one look-up may name: a few texts' worth.
 const MAX_BANDS: usize = 4 * BANDS;
 
-/// Writes a new ticket's signature and band keys, in its create transaction; each band
-/// row carries the ticket's region and category (fixed at creation) for look-ups to
-/// filter on without reading the tickets.
-pub(crate) async fn write_fingerprint(
+/// Writes new tickets' signatures and band keys, in their create transaction: two
+/// statements however many tickets. `None` for a text without shingles stores a null
+/// signature and no band keys. Each band row carries the ticket's region and category
+/// (fixed at creation) for look-ups to filter on without reading the tickets.
+pub(crate) async fn write_fingerprints(
     tx: &mut Transaction<'static, Postgres>,
-    ticket: &Ticket,
+    tickets: &[(&Ticket, Option<&Signature>)],
 ) -> StoreResult<()> {
-    let ticket_id = ticket.id.0;
-    let signature = Signature::of(&ticket.title, &ticket.body);
+    if tickets.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = tickets.iter().map(|(ticket, _)| ticket.id.0).collect();
+    let signatures: Vec<Option<Vec<u8>>> = tickets
+        .iter()
+        .map(|(_, signature)| signature.map(Signature::to_bytes))
+        .collect();
     sqlx::query(
-        "insert into ticket_signatures (ticket_id, signature) values ($1, $2) \
+        "insert into ticket_signatures (ticket_id, signature) \
+         select * from unnest($1::uuid[], $2::bytea[]) \
          on conflict (ticket_id) do update set signature = excluded.signature",
     )
-    .bind(ticket_id)
-    .bind(signature.as_ref().map(Signature::to_bytes))
+    .bind(ids)
+    .bind(signatures)
     .execute(&mut **tx)
     .await
-    .map_err(db("writing a text signature"))?;
-    let Some(signature) = signature else {
+    .map_err(db("writing text signatures"))?;
+    let mut keys = Vec::with_capacity(tickets.len() * BANDS);
+    let mut created = Vec::with_capacity(tickets.len() * BANDS);
+    let mut owners = Vec::with_capacity(tickets.len() * BANDS);
+    let mut regions = Vec::with_capacity(tickets.len() * BANDS);
+    let mut categories = Vec::with_capacity(tickets.len() * BANDS);
+    for (ticket, signature) in tickets {
+        for key in signature.map(Signature::band_keys).into_iter().flatten() {
+            keys.push(key);
+            created.push(nanos(ticket.created_at));
+            owners.push(ticket.id.0);
+            regions.push(ticket.region_code.as_str());
+            categories.push(ticket.category.as_ref().map_or("", |c| c.path.as_str()));
+        }
+    }
+    if keys.is_empty() {
         return Ok(());
-    };
-    let keys: Vec<i64> = signature.band_keys().to_vec();
+    }
     sqlx::query(
         "insert into ticket_fingerprints (band_key, created_at, ticket_id, region_code, \
-         category_path) select k, $2, $3, $4, $5 from unnest($1::bigint[]) as k \
+         category_path) \
+         select * from unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[], $5::text[]) \
          on conflict do nothing",
     )
     .bind(keys)
-    .bind(nanos(ticket.created_at))
-    .bind(ticket_id)
-    .bind(ticket.region_code.as_str())
-    .bind(ticket.category.as_ref().map_or("", |c| c.path.as_str()))
+    .bind(created)
+    .bind(owners)
+    .bind(regions)
+    .bind(categories)
     .execute(&mut **tx)
     .await
     .map_err(db("writing band keys"))?;

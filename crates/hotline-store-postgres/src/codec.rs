@@ -78,6 +78,14 @@ impl TicketColumns {
     /// Derives the columns from a ticket: the deadline is its running deadline, the
     /// next check comes from the sweep rules on `calendar`.
     pub(crate) fn of(ticket: &Ticket, calendar: &dyn Calendar) -> Result<Self, StoreError> {
+        Self::with_next_check(ticket, ticket.next_check_at(calendar).map(nanos))
+    }
+
+    /// Like [`TicketColumns::of`], with the next check already worked out (nanoseconds).
+    pub(crate) fn with_next_check(
+        ticket: &Ticket,
+        next_check_at: Option<i64>,
+    ) -> Result<Self, StoreError> {
         let deadline = ticket.running_deadline();
         Ok(Self {
             id: ticket.id.0,
@@ -96,7 +104,7 @@ impl TicketColumns {
             deadline_kind: deadline.map(|(kind, _)| kind.as_str()),
             deadline_at: deadline.map(|(_, at)| nanos(at)),
             warning_level: ticket.warning_level.as_str(),
-            next_check_at: ticket.next_check_at(calendar).map(nanos),
+            next_check_at,
             projection: to_json(ticket, "ticket projection")?,
         })
     }

@@ -9,6 +9,9 @@
 //!   concurrent commands on one ticket queue up and each sees the previous one's result;
 //!   the projection update is still guarded by `version`, and a stale `expected_version`
 //!   is a [`StoreError::Conflict`].
+//! - New tickets are group-committed: [`Store::create_ticket`] decides the ticket on the
+//!   caller's task, then queues it for a writer task that files whatever has queued in
+//!   one transaction, one WAL flush for all (see the `group` module).
 //! - Idempotent creates claim their request id first (`on conflict do nothing` on its
 //!   primary key): a concurrent create with the same id, from any process, waits for the
 //!   first to commit, then reads its ticket back. Ticket numbers come from a counter row
@@ -29,12 +32,14 @@ mod audit;
 mod bulk;
 mod codec;
 mod error;
+mod group;
 mod sql;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hotline_core::similar::Signature;
 use hotline_core::{
     Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, Role,
     Ticket, TicketId, TicketStatus, WarningLevel,
@@ -80,6 +85,8 @@ const PUT_OFF: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The task that files new tickets in batches (see the `group` module).
+    writer: group::Writer,
 }
 
 /// Parses a `postgres://` URL into connection options.
@@ -176,7 +183,8 @@ impl PgStore {
             pool.close().await;
             return Err(error);
         }
-        Ok(PgStore { pool })
+        let writer = group::Writer::spawn(pool.clone());
+        Ok(PgStore { pool, writer })
     }
 
     /// The connection pool, for maintenance and tests that need raw SQL.
@@ -225,54 +233,6 @@ fn ticket_not_found(id: TicketId) -> StoreError {
     StoreError::NotFound {
         entity: "ticket",
         id: id.to_string(),
-    }
-}
-
-/// Inserts a new ticket row.
-async fn insert_ticket(
-    tx: &mut Transaction<'static, Postgres>,
-    ticket: &Ticket,
-    calendar: &dyn Calendar,
-) -> StoreResult<()> {
-    let c = TicketColumns::of(ticket, calendar)?;
-    let outcome = sqlx::query(
-        "insert into tickets (id, number, status, version, lead_department_id, region_code, \
-         category_path, phone, address, title, body, created_at, updated_at, deadline_kind, \
-         deadline_at, warning_level, next_check_at, projection) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-    )
-    .bind(c.id)
-    .bind(c.number)
-    .bind(c.status)
-    .bind(c.version)
-    .bind(c.lead_department_id)
-    .bind(c.region_code)
-    .bind(c.category_path)
-    .bind(c.phone)
-    .bind(c.address)
-    .bind(c.title)
-    .bind(c.body)
-    .bind(c.created_at)
-    .bind(c.updated_at)
-    .bind(c.deadline_kind)
-    .bind(c.deadline_at)
-    .bind(c.warning_level)
-    .bind(c.next_check_at)
-    .bind(c.projection)
-    .execute(&mut **tx)
-    .await;
-    match outcome {
-        Ok(_) => Ok(()),
-        // The id is a fresh UUIDv7 chosen by the server, the number comes from our own
-        // counter: a collision is a bug upstream, not something a client can fix.
-        Err(error) if error::is_unique_violation(&error) => {
-            Err(StoreError::Internal(anyhow::anyhow!(
-                "ticket {} or number {} already exists",
-                ticket.id,
-                ticket.number
-            )))
-        }
-        Err(error) => Err(db("inserting a ticket")(error)),
     }
 }
 
@@ -779,69 +739,33 @@ impl Store for PgStore {
         if let Some(request_id) = &request.request_id {
             check_request_id(request_id)?;
         }
-        let mut tx = self.begin().await?;
-        if let Some(request_id) = &request.request_id {
-            // Claims the key before anything else: a concurrent create with the same key
-            // (in this process or another) waits here until the first commits or rolls back.
-            let claimed = sqlx::query(
-                "insert into idempotency (request_id, ticket_id, created_at) \
-                 values ($1, $2, $3) on conflict (request_id) do nothing",
-            )
-            .bind(request_id.clone())
-            .bind(request.id.0)
-            .bind(nanos(ctx.now))
-            .execute(&mut *tx)
-            .await
-            .map_err(db("claiming a request id"))?;
-            if claimed.rows_affected() == 0 {
-                // Seen before and committed: this statement's fresh snapshot sees its ticket.
-                let seen: Option<String> = sqlx::query_scalar(
-                    "select t.projection from idempotency i join tickets t on t.id = i.ticket_id \
-                     where i.request_id = $1",
-                )
-                .bind(request_id.clone())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db("looking up a request id"))?;
-                rollback(tx).await;
-                let json = seen.ok_or_else(|| {
-                    corrupt(format_args!("request id {request_id:?} without its ticket"))
-                })?;
-                return Ok(Created {
-                    ticket: ticket_from_json(&json)?,
-                    events: Vec::new(),
-                    created: false,
-                });
-            }
+        // Everything that needs the context is decided here, on the caller's task; the
+        // writer only numbers and files (see the `group` module).
+        let verdict =
+            hotline_core::prepare_ticket(request.id, request.ticket, ctx).map(|unnumbered| {
+                let ticket = unnumbered.ticket();
+                group::Prepared {
+                    next_check_at: ticket.next_check_at(ctx.calendar).map(nanos),
+                    signature: Signature::of(&ticket.title, &ticket.body),
+                    unnumbered,
+                }
+            });
+        if request.request_id.is_none()
+            && let Err(refusal) = verdict
+        {
+            // Without a request id there is no earlier ticket to return: refused at once.
+            return Err(StoreError::Rejected(refusal));
         }
-        let seq: i64 = sqlx::query_scalar(
-            "insert into ticket_numbers (center, day, last_seq) values ($1, $2, 1) \
-             on conflict (center, day) do update set last_seq = ticket_numbers.last_seq + 1 \
-             returning last_seq",
-        )
-        .bind(request.center.clone())
-        .bind(request.day.clone())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db("allocating a ticket number"))?;
-        let number = format!("{}-{}-{seq:06}", request.center, request.day);
-        let decision = match hotline_core::create_ticket(request.id, &number, request.ticket, ctx) {
-            Ok(decision) => decision,
-            Err(refusal) => {
-                rollback(tx).await;
-                return Err(StoreError::Rejected(refusal));
-            }
-        };
-        insert_ticket(&mut tx, &decision.ticket, ctx.calendar).await?;
-        analysis::write_fingerprint(&mut tx, &decision.ticket).await?;
-        write_assignments(&mut tx, &decision.ticket).await?;
-        let events = insert_events(&mut tx, decision.events).await?;
-        commit(tx).await?;
-        Ok(Created {
-            ticket: decision.ticket,
-            events,
-            created: true,
-        })
+        self.writer
+            .file(group::Filing {
+                id: request.id,
+                request_id: request.request_id,
+                center: request.center,
+                day: request.day,
+                now: ctx.now,
+                verdict,
+            })
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(ticket_id = %id))]

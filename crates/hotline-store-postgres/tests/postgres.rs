@@ -5,16 +5,17 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::{TestSchema, URL_ENV};
-use hotline_core::{DomainError, TicketId, WarningLevel};
+use hotline_core::{DomainError, NewTicket, TicketId, WarningLevel};
 use hotline_store::conformance::{
-    Backend, ENV_BUREAU, Fixture, World, appeal, days, mins, skipped, system, t0,
+    Backend, ENV_BUREAU, Fixture, World, appeal, create_request, days, mins, operator, skipped,
+    system, t0,
 };
-use hotline_store::{Store, StoreError};
+use hotline_store::{Created, Store, StoreError};
 use hotline_store_postgres::{PgStore, migrate_with, parse_url};
 use sqlx::{Connection, PgConnection};
 
@@ -248,5 +249,139 @@ fn a_malformed_url_is_refused_naming_the_field_without_echoing_it() {
             assert!(!reason.contains("s3cret"), "{reason}");
         }
         other => panic!("expected a refused database_url, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_creating_at_once_number_gap_free_and_file_each_request_id_once() {
+    if skipped(Some(URL_ENV)) {
+        return;
+    }
+    let schema = Schema::create().await;
+    let replicas = [Arc::new(schema.open().await), Arc::new(schema.open().await)];
+    let world = Arc::new(World::new());
+    let days_ = [t0(), t0() + days(1)];
+    let mut tasks = Vec::new();
+    for k in 0..600_usize {
+        let store = Arc::clone(&replicas[k % 2]);
+        let world = Arc::clone(&world);
+        let now = days_[k % 3 % 2] + mins(i64::try_from(k % 7).expect("small"));
+        let blank = NewTicket {
+            title: String::new(),
+            ..appeal("x")
+        };
+        // Plain creates, request ids repeated across both replicas, and refusals with
+        // and without request ids (some sharing an accepted create's id).
+        let (request, request_id) = match k % 6 {
+            0..=2 => (
+                create_request(appeal(&format!("路灯不亮 {k}")), now, None),
+                None,
+            ),
+            3 => {
+                let id = format!("req-{}", k / 6 % 40);
+                (create_request(appeal("井盖缺失"), now, Some(&id)), Some(id))
+            }
+            4 if k % 12 == 4 => {
+                let id = format!("req-{}", k / 6 % 40);
+                (create_request(blank, now, Some(&id)), Some(id))
+            }
+            4 => {
+                let id = format!("req-bad-{k}");
+                (create_request(blank, now, Some(&id)), Some(id))
+            }
+            _ => (create_request(blank, now, None), None),
+        };
+        let accepted = k % 6 <= 3;
+        tasks.push(tokio::spawn(async move {
+            let actor = operator();
+            let outcome = store.create_ticket(request, &world.ctx(&actor, now)).await;
+            (request_id, accepted, outcome)
+        }));
+    }
+    let mut plain = 0;
+    let mut by_request_id: BTreeMap<String, Vec<Created>> = BTreeMap::new();
+    let mut accepted_ids = BTreeSet::new();
+    let mut filed = Vec::new();
+    for task in tasks {
+        let (request_id, accepted, outcome) = task.await.expect("create task");
+        match (request_id, accepted, outcome) {
+            (None, true, Ok(created)) => {
+                assert!(created.created);
+                plain += 1;
+                filed.push(created);
+            }
+            (Some(id), true, Ok(created)) => {
+                accepted_ids.insert(id.clone());
+                by_request_id.entry(id).or_default().push(created);
+            }
+            // A refused retry of an id filed before gets that ticket back.
+            (Some(id), false, Ok(created)) if id.starts_with("req-") && !id.contains("bad") => {
+                assert!(!created.created);
+                by_request_id.entry(id).or_default().push(created);
+            }
+            (_, false, Err(StoreError::Rejected(DomainError::InvalidField { .. }))) => {}
+            (id, accepted, outcome) => {
+                panic!("request {id:?} (accepted: {accepted}): {outcome:?}")
+            }
+        }
+    }
+    assert_eq!(plain, 300);
+    assert_eq!(accepted_ids.len(), 40);
+    for (id, results) in &by_request_id {
+        let winners: Vec<&Created> = results.iter().filter(|c| c.created).collect();
+        assert_eq!(winners.len(), 1, "request id {id} filed once: {results:?}");
+        assert!(
+            results.iter().all(|c| c.ticket.id == winners[0].ticket.id),
+            "request id {id}: one ticket"
+        );
+        filed.push(winners[0].clone());
+    }
+    let store = &replicas[0];
+    let pool = store.pool();
+    let count = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(pool)
+            .await
+            .expect("count")
+    };
+    assert_eq!(count("select count(*) from tickets").await, 340);
+    assert_eq!(count("select count(*) from events").await, 340);
+    assert_eq!(count("select count(*) from idempotency").await, 40);
+    // Per day, numbers run from 1 without gaps or repeats, as the counter says.
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "select split_part(t.number, '-', 2), count(*), count(distinct t.number), \
+         max(split_part(t.number, '-', 3)::bigint) from tickets t group by 1",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("numbers");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for (day, n, distinct, max) in rows {
+        assert_eq!((n, distinct, max), (n, n, n), "numbers of {day}");
+        let last: i64 = sqlx::query_scalar("select last_seq from ticket_numbers where day = $1")
+            .bind(&day)
+            .fetch_one(pool)
+            .await
+            .expect("counter");
+        assert_eq!(last, n, "the counter of {day}");
+    }
+    // Every acknowledged ticket reads back as answered, its event with the id given.
+    let mut event_ids = BTreeSet::new();
+    for created in &filed {
+        assert_eq!(
+            store.get_ticket(created.ticket.id).await.expect("stored"),
+            created.ticket
+        );
+        assert_eq!(created.events.len(), 1);
+        assert!(event_ids.insert(created.events[0].id));
+    }
+    let actor = system();
+    let problems = store
+        .check_rows(world.ctx(&actor, t0()).calendar)
+        .await
+        .expect("check rows");
+    assert!(problems.is_empty(), "{problems:?}");
+    for replica in &replicas {
+        replica.close().await;
     }
 }
