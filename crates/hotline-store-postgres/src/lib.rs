@@ -30,6 +30,7 @@ mod bulk;
 mod codec;
 mod error;
 mod sql;
+mod stats;
 
 use std::time::Duration;
 
@@ -41,7 +42,7 @@ use hotline_core::{
 use hotline_store::chain;
 use hotline_store::{
     ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, HotspotCount,
-    HotspotQuery, MAX_SWEEP_BATCH, Page, PageRequest, Setting, SimilarCandidate, SimilarQuery,
+    HotspotQuery, MAX_SWEEP_BATCH, Page, PageRequest, Setting, SimilarCandidate, SimilarQuery, StatsQuery, StatsTotals,
     Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch, TicketCounts, TicketFilter,
 };
 use jiff::Timestamp;
@@ -172,6 +173,10 @@ impl PgStore {
             return Err(error::migrate(error));
         }
         if let Err(error) = audit::backfill(&pool).await {
+            pool.close().await;
+            return Err(error);
+        }
+        if let Err(error) = stats::backfill(&pool).await {
             pool.close().await;
             return Err(error);
         }
@@ -399,11 +404,14 @@ async fn insert_events(
     Ok(stored)
 }
 
-/// Replaces a ticket's assignment rows with those of its projection.
+/// Replaces a ticket's assignment rows and statistics rows with those of its
+/// projection, working times on `calendar`.
 async fn write_assignments(
     tx: &mut Transaction<'static, Postgres>,
     ticket: &Ticket,
+    calendar: &dyn Calendar,
 ) -> StoreResult<()> {
+    stats::write(tx, ticket, calendar).await?;
     sqlx::query("delete from assignments where ticket_id = $1")
         .bind(ticket.id.0)
         .execute(&mut **tx)
@@ -591,7 +599,7 @@ impl Store for PgStore {
             &decision.ticket.body,
         )
         .await?;
-        write_assignments(&mut tx, &decision.ticket).await?;
+        write_assignments(&mut tx, &decision.ticket, ctx.calendar).await?;
         let events = insert_events(&mut tx, decision.events).await?;
         commit(tx).await?;
         Ok(Created {
@@ -662,7 +670,7 @@ impl Store for PgStore {
                 actual: ticket.version,
             });
         }
-        write_assignments(&mut tx, &decision.ticket).await?;
+        write_assignments(&mut tx, &decision.ticket, ctx.calendar).await?;
         let events = insert_events(&mut tx, decision.events).await?;
         commit(tx).await?;
         Ok(Applied {
@@ -919,7 +927,7 @@ impl Store for PgStore {
                     "ticket {id} changed under the sweeper"
                 )));
             }
-            write_assignments(&mut tx, &decision.ticket).await?;
+            write_assignments(&mut tx, &decision.ticket, ctx.calendar).await?;
             let events = insert_events(&mut tx, decision.events).await?;
             batch.applied.push(Applied {
                 ticket: decision.ticket,
@@ -929,6 +937,11 @@ impl Store for PgStore {
         commit(tx).await?;
         tracing::Span::current().record("swept", batch.swept);
         Ok(batch)
+    }
+
+    #[tracing::instrument(skip_all, fields(departments = query.departments.len()))]
+    async fn department_totals(&self, query: &StatsQuery) -> StoreResult<StatsTotals> {
+        stats::totals(&self.pool, query).await
     }
 
     #[tracing::instrument(skip_all, fields(after_id = after_id, limit = limit))]

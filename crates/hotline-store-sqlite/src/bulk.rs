@@ -57,7 +57,7 @@ impl SqliteStore {
                 .map_err(db("bulk-inserting an event"))?;
                 events_written += 1;
             }
-            write_assignments(&mut tx, ticket).await?;
+            write_assignments(&mut tx, ticket, calendar).await?;
             let signature = hotline_core::similar::Signature::of(&ticket.title, &ticket.body);
             analysis::write_fingerprint(&mut tx, &id, created_at, signature.as_ref()).await?;
         }
