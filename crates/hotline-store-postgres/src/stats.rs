@@ -284,8 +284,7 @@ pub(crate) async fn totals(pool: &PgPool, query: &StatsQuery) -> StoreResult<Sta
 
 /// Reads a ticket's statistics rows, in part order, for the row check.
 pub(crate) async fn stored(pool: &PgPool, ticket_id: Uuid) -> StoreResult<Vec<StatsColumns>> {
-    let text =
-        format!("select {COLUMNS} from ticket_stats where ticket_id = $1 order by position");
+    let text = format!("select {COLUMNS} from ticket_stats where ticket_id = $1 order by position");
     let rows = sqlx::query(AssertSqlSafe(text))
         .bind(ticket_id)
         .fetch_all(pool)
@@ -296,11 +295,7 @@ pub(crate) async fn stored(pool: &PgPool, ticket_id: Uuid) -> StoreResult<Vec<St
 
 /// Appends a ticket's statistics rows in `COPY` text form (the columns of
 /// [`COPY_STATEMENT`]), for the bulk load.
-pub(crate) fn copy_rows(
-    buf: &mut crate::bulk::CopyBuf,
-    ticket: &Ticket,
-    calendar: &dyn Calendar,
-) {
+pub(crate) fn copy_rows(buf: &mut crate::bulk::CopyBuf, ticket: &Ticket, calendar: &dyn Calendar) {
     let id = ticket.id.to_string();
     let identity = calendar.identity();
     for part in stats_parts(ticket, calendar) {

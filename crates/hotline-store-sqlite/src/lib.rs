@@ -50,7 +50,8 @@ use hotline_store::chain;
 use hotline_store::{
     ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, HotspotCount,
     HotspotQuery, MAX_SWEEP_BATCH, Page, PageRequest, Setting, SimilarCandidate, SimilarQuery,
-    StatsQuery, StatsTotals, Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch, TicketCounts, TicketFilter,
+    StatsQuery, StatsTotals, Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch,
+    TicketCounts, TicketFilter,
 };
 use jiff::Timestamp;
 use sqlx::migrate::Migrator;

@@ -133,7 +133,10 @@ pub(crate) async fn backfill(write: &SqlitePool) -> StoreResult<u64> {
 /// Reads a row of [`StatsColumns`] selected in the order of [`COLUMNS`].
 pub(crate) fn columns_from_row(row: &SqliteRow) -> StoreResult<StatsColumns> {
     let read = db("reading a statistics row");
-    let int = |i: usize| row.try_get::<i64, _>(i).map_err(db("reading a statistics row"));
+    let int = |i: usize| {
+        row.try_get::<i64, _>(i)
+            .map_err(db("reading a statistics row"))
+    };
     let opt = |i: usize| {
         row.try_get::<Option<i64>, _>(i)
             .map_err(db("reading a statistics row"))

@@ -29,10 +29,11 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use hotline_core::{
-    Action, Actor, AlwaysOpen, Calendar, DepartmentStats, StatsBuilder, AppealType, AssignmentRole, AssignmentStatus, Category, Channel,
-    Citizen, CloseReason, Command, Context, DeadlineKind, DeadlinePolicy, Department, DepartmentId,
-    Directory, DomainError, EventKind, GeoPoint, Limit, NewTicket, Priority, ReplyResult, Role,
-    Satisfaction, Taxonomy, Ticket, TicketId, TicketStatus, WarningLevel,
+    Action, Actor, AlwaysOpen, AppealType, AssignmentRole, AssignmentStatus, Calendar, Category,
+    Channel, Citizen, CloseReason, Command, Context, DeadlineKind, DeadlinePolicy, Department,
+    DepartmentId, DepartmentStats, Directory, DomainError, EventKind, GeoPoint, Limit, NewTicket,
+    Priority, ReplyResult, Role, Satisfaction, StatsBuilder, Taxonomy, Ticket, TicketId,
+    TicketStatus, WarningLevel,
 };
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
@@ -41,8 +42,8 @@ use hotline_core::similar::{SIMILAR_THRESHOLD, Signature};
 
 use crate::{
     ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, HotspotCount,
-    HotspotQuery, PageRequest, SimilarQuery, StatsQuery, Store, StoreError, StoreResult, StoredEvent,
-    SweptBatch, TicketFilter,
+    HotspotQuery, PageRequest, SimilarQuery, StatsQuery, Store, StoreError, StoreResult,
+    StoredEvent, SweptBatch, TicketFilter,
 };
 
 /// Instantiates the conformance suite for one backend; see the [module docs](self).
@@ -3014,11 +3015,17 @@ pub async fn department_totals_follow_every_change_of_a_part<B: Backend>(backend
 
     // a: on time, satisfied; water co-handles (not counted).
     let a = fx.create(appeal("路灯不亮"), now).await.id;
-    fx.dispatch(a, now + mins(1), ENV_BUREAU, &[WATER_BUREAU]).await;
+    fx.dispatch(a, now + mins(1), ENV_BUREAU, &[WATER_BUREAU])
+        .await;
     fx.sign(a, now + mins(30), ENV_BUREAU).await;
     fx.reply(a, now + hours(5), ENV_BUREAU).await;
-    fx.ok(a, &op, now + hours(6), callback(Satisfaction::Satisfied, false))
-        .await;
+    fx.ok(
+        a,
+        &op,
+        now + hours(6),
+        callback(Satisfaction::Satisfied, false),
+    )
+    .await;
 
     // b: signed late, extension granted, urged and supervised, reply rejected on
     // callback and reopened, replied again.
@@ -3050,8 +3057,13 @@ pub async fn department_totals_follow_every_change_of_a_part<B: Backend>(backend
         .await;
     snapshot(&fx).await;
     fx.reply(b, now + days(5), ENV_BUREAU).await;
-    fx.ok(b, &op, now + days(6), callback(Satisfaction::Unsatisfied, true))
-        .await;
+    fx.ok(
+        b,
+        &op,
+        now + days(6),
+        callback(Satisfaction::Unsatisfied, true),
+    )
+    .await;
     snapshot(&fx).await;
     fx.reply(b, now + days(20), ENV_BUREAU).await;
 

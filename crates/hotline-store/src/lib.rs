@@ -24,9 +24,9 @@
 pub mod bulk;
 pub mod chain;
 pub mod check;
-pub mod stats;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod stats;
 
 use async_trait::async_trait;
 use hotline_core::similar::Signature;

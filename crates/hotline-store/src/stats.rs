@@ -120,11 +120,14 @@ fn nanos(at: Timestamp) -> i64 {
 }
 
 fn from_nanos(ns: i64) -> StoreResult<Timestamp> {
-    Timestamp::from_nanosecond(i128::from(ns)).map_err(|e| corrupt(format_args!("instant {ns}: {e}")))
+    Timestamp::from_nanosecond(i128::from(ns))
+        .map_err(|e| corrupt(format_args!("instant {ns}: {e}")))
 }
 
 fn corrupt(what: std::fmt::Arguments<'_>) -> StoreError {
-    StoreError::Internal(anyhow::anyhow!("corrupt stored data: statistics row: {what}"))
+    StoreError::Internal(anyhow::anyhow!(
+        "corrupt stored data: statistics row: {what}"
+    ))
 }
 
 /// Stores a calendar identity in a signed column, bit for bit.
@@ -253,8 +256,19 @@ pub fn drift(stored: &[StatsColumns], expected: &[StatsColumns]) -> Vec<String> 
     for (s, e) in stored.iter().zip(expected) {
         let mut s = s.clone();
         if s.calendar != e.calendar {
-            (s.sign_secs, s.sign_nanos, s.reply_secs, s.reply_nanos, s.calendar) =
-                (e.sign_secs, e.sign_nanos, e.reply_secs, e.reply_nanos, e.calendar);
+            (
+                s.sign_secs,
+                s.sign_nanos,
+                s.reply_secs,
+                s.reply_nanos,
+                s.calendar,
+            ) = (
+                e.sign_secs,
+                e.sign_nanos,
+                e.reply_secs,
+                e.reply_nanos,
+                e.calendar,
+            );
         }
         if &s != e {
             problems.push(format!(
