@@ -111,7 +111,8 @@ impl PgStore {
     /// Writes `tickets`, each with its whole history, in one transaction: the
     /// ticket rows (deadline, warning light and next check derived on
     /// `calendar`, as [`Store`](hotline_store::Store) writes them), their
-    /// events with the hash chain, assignments and text fingerprints, and raises
+    /// events with the hash chain, assignments, statistics rows (times on
+    /// `calendar`) and text fingerprints, and raises
     /// the ticket-number counters past the numbers used. For seeding benchmark
     /// and demo databases; returns the number of events written.
     ///

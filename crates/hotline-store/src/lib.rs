@@ -17,7 +17,9 @@
 //! each ticket's text fingerprint ([`hotline_core::similar::Signature`] and its
 //! band keys), written in the create transaction, serves
 //! [`Store::similar_candidates`]; an index on the creation time serves the
-//! grouped counts of [`Store::hotspot_counts`].
+//! grouped counts of [`Store::hotspot_counts`]; one narrow statistics row per
+//! lead or delegated part ([`stats`]), rewritten with the ticket, serves the
+//! per-department sums of [`Store::department_totals`].
 
 #![forbid(unsafe_code)]
 
