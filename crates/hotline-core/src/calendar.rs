@@ -45,6 +45,22 @@ pub trait Calendar: Send + Sync + std::fmt::Debug {
     /// `amount` is negative), e.g. to push a deadline back by the working time a
     /// ticket spent suspended.
     fn add_working_time(&self, from: Timestamp, amount: SignedDuration) -> Timestamp;
+
+    /// Returns a value that differs between two calendars whose [`Calendar::elapsed`]
+    /// may differ, so a working time computed once can be stored with it and reused
+    /// while the calendar is unchanged; `None` when the calendar cannot tell (such
+    /// stored times are always computed again).
+    fn identity(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Returns the 64-bit FNV-1a hash of `bytes`: stable across builds and platforms,
+/// unlike the standard library's hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// A calendar that never closes: working hours and days are plain hours and days.
@@ -63,6 +79,10 @@ impl Calendar for AlwaysOpen {
         } else {
             to.duration_since(from)
         }
+    }
+
+    fn identity(&self) -> Option<u64> {
+        Some(fnv1a(b"always open"))
     }
 
     fn add_working_time(&self, from: Timestamp, amount: SignedDuration) -> Timestamp {
@@ -521,6 +541,13 @@ impl Calendar for WorkingCalendar {
 
     fn add_working_time(&self, from: Timestamp, amount: SignedDuration) -> Timestamp {
         WorkingCalendar::add_working_time(self, from, amount)
+    }
+
+    /// The hash of its spec: zone, hours and listed days are all `elapsed` reads.
+    fn identity(&self) -> Option<u64> {
+        serde_json::to_vec(&self.to_spec())
+            .ok()
+            .map(|spec| fnv1a(&spec))
     }
 }
 

@@ -47,7 +47,7 @@ pub use routing::{
     Classification, RoutingDecision, RoutingOutcome, RoutingRule, ScoredCategory, decide_routing,
     route,
 };
-pub use stats::{DepartmentStats, StatsBuilder, department_stats, rate};
+pub use stats::{DepartmentStats, StatsBuilder, StatsPart, department_stats, rate, stats_parts};
 pub use sweep::DeadlineThresholds;
 pub use validate::{MAX_BODY_CHARS, MAX_NOTE_CHARS, MAX_TITLE_CHARS};
 

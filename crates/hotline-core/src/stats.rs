@@ -1,6 +1,8 @@
 //! Per-department statistics for a period (三率 and what surrounds them), computed
 //! from ticket projections. Pure: the caller feeds the tickets (at least every
-//! ticket with a part dispatched in the period) and the calendar.
+//! ticket with a part dispatched in the period) and the calendar — or, since a
+//! ticket's contribution is the sum of its parts' ([`stats_parts`]), the narrow
+//! per-part rows a store keeps, or their sums.
 //!
 //! What a department's row counts: its **parts** — lead (主办) and delegated
 //! (二级派单) assignments — handed to it in `[start, end)`. Co-handlers (协办) are
@@ -219,73 +221,101 @@ impl<'a> StatsBuilder<'a> {
     /// with no part handed over in the period adds nothing, so callers may feed
     /// more tickets than needed.
     pub fn add(&mut self, ticket: &Ticket) {
-        let clock_runs = !ticket.suspended && ticket.status.is_open();
-        for part in &ticket.assignments {
-            if !matches!(part.role, AssignmentRole::Lead | AssignmentRole::Delegate)
-                || part.assigned_at < self.start
-                || part.assigned_at >= self.end
-            {
-                continue;
-            }
-            let Some(&i) = self.index.get(&part.department_id) else {
-                continue;
-            };
-            let lead = part.role == AssignmentRole::Lead;
-            let row = &mut self.rows[i];
-            if part.status == AssignmentStatus::Returned {
-                row.returns_approved += u64::from(lead);
-                continue;
-            }
-            row.dispatched += 1;
-            if let Some(signed_at) = part.signed_at {
-                row.signed += 1;
-                row.signed_on_time += u64::from(signed_at <= part.sign_due);
-                row.sign_time = row
-                    .sign_time
-                    .saturating_add(self.calendar.elapsed(part.assigned_at, signed_at));
-            }
-            if let (AssignmentStatus::Replied, Some(reply)) = (part.status, &ticket.reply) {
-                row.replied += 1;
-                row.replied_on_time += u64::from(reply.replied_at <= part.reply_due);
-                row.reply_time = row
-                    .reply_time
-                    .saturating_add(self.calendar.elapsed(part.assigned_at, reply.replied_at));
-            }
-            let overdue = match part.status {
-                AssignmentStatus::Dispatched => self.now > part.sign_due,
-                AssignmentStatus::Signed => {
-                    ticket.status == TicketStatus::InProgress && self.now > part.reply_due
-                }
-                _ => false,
-            };
-            row.overdue += u64::from(clock_runs && overdue);
-            row.returns_rejected += u64::from(part.returns_rejected);
-            row.extensions += u64::from(part.extensions_granted);
-            row.urged += u64::from(part.urged);
-            row.supervised += u64::from(part.supervised);
-            if !lead {
-                continue;
-            }
-            if let Some(callback) = ticket
-                .callback
-                .as_ref()
-                .filter(|c| c.contacted && !ticket.rating_exempt)
-            {
-                row.callbacks += 1;
-                row.resolved += u64::from(callback.resolved);
-                row.satisfied += u64::from(matches!(
-                    callback.satisfaction,
-                    Some(Satisfaction::Satisfied | Satisfaction::BasicallySatisfied)
-                ));
-            }
-            if part.status.is_active()
-                && ticket
-                    .pending_return
-                    .as_ref()
-                    .is_some_and(|p| p.department_id == part.department_id)
-            {
-                row.returns_pending += 1;
-            }
+        for part in stats_parts(ticket, self.calendar) {
+            self.add_part(&part);
+        }
+    }
+
+    /// Returns the row of a part's department when the part was handed over in
+    /// the period and its department is asked for.
+    fn row_of(&mut self, part: &StatsPart) -> Option<&mut DepartmentStats> {
+        if part.assigned_at < self.start || part.assigned_at >= self.end {
+            return None;
+        }
+        let &i = self.index.get(&part.department_id)?;
+        Some(&mut self.rows[i])
+    }
+
+    /// Adds one part's contribution (see [`stats_parts`]), its working times as
+    /// stored in it.
+    pub fn add_part(&mut self, part: &StatsPart) {
+        let now = self.now;
+        let Some(row) = self.row_of(part) else {
+            return;
+        };
+        if part.returned {
+            row.returns_approved += u64::from(part.lead);
+            return;
+        }
+        row.dispatched += 1;
+        if part.signed_at.is_some() {
+            row.signed += 1;
+            row.signed_on_time += u64::from(part.signed_on_time);
+            row.sign_time = row.sign_time.saturating_add(part.sign_time);
+        }
+        if part.replied_at.is_some() {
+            row.replied += 1;
+            row.replied_on_time += u64::from(part.replied_on_time);
+            row.reply_time = row.reply_time.saturating_add(part.reply_time);
+        }
+        row.overdue += u64::from(part.overdue_after.is_some_and(|due| now > due));
+        row.returns_rejected += u64::from(part.returns_rejected);
+        row.extensions += u64::from(part.extensions);
+        row.urged += u64::from(part.urged);
+        row.supervised += u64::from(part.supervised);
+        row.callbacks += u64::from(part.callback);
+        row.resolved += u64::from(part.resolved);
+        row.satisfied += u64::from(part.satisfied);
+        row.returns_pending += u64::from(part.return_pending);
+    }
+
+    /// Adds sums a store computed over the parts of one department handed over in
+    /// the period (every counter and working time of `totals`; its name and rank
+    /// are ignored). A department not asked for is ignored.
+    pub fn add_totals(&mut self, totals: &DepartmentStats) {
+        let Some(&i) = self.index.get(&totals.department_id) else {
+            return;
+        };
+        let row = &mut self.rows[i];
+        row.dispatched += totals.dispatched;
+        row.signed += totals.signed;
+        row.signed_on_time += totals.signed_on_time;
+        row.sign_time = row.sign_time.saturating_add(totals.sign_time);
+        row.replied += totals.replied;
+        row.replied_on_time += totals.replied_on_time;
+        row.reply_time = row.reply_time.saturating_add(totals.reply_time);
+        row.callbacks += totals.callbacks;
+        row.resolved += totals.resolved;
+        row.satisfied += totals.satisfied;
+        row.returns_approved += totals.returns_approved;
+        row.returns_rejected += totals.returns_rejected;
+        row.returns_pending += totals.returns_pending;
+        row.extensions += totals.extensions;
+        row.overdue += totals.overdue;
+        row.urged += totals.urged;
+        row.supervised += totals.supervised;
+    }
+
+    /// Adds only a part's working times to sign and to reply, computed afresh on
+    /// this builder's calendar: for a part whose stored times were computed on
+    /// another calendar, its counts having come through [`StatsBuilder::add_totals`].
+    pub fn add_times(&mut self, part: &StatsPart) {
+        let calendar = self.calendar;
+        let Some(row) = self.row_of(part) else {
+            return;
+        };
+        if part.returned {
+            return;
+        }
+        if let Some(signed_at) = part.signed_at {
+            row.sign_time = row
+                .sign_time
+                .saturating_add(calendar.elapsed(part.assigned_at, signed_at));
+        }
+        if let Some(replied_at) = part.replied_at {
+            row.reply_time = row
+                .reply_time
+                .saturating_add(calendar.elapsed(part.assigned_at, replied_at));
         }
     }
 
@@ -294,6 +324,140 @@ impl<'a> StatsBuilder<'a> {
         rank(&mut self.rows);
         self.rows
     }
+}
+
+/// One lead or delegated part of a ticket reduced to what the statistics read:
+/// stores keep one such row per part next to the ticket, rewritten with it,
+/// indexed by (department, hand-over), so a period's figures are sums over rows
+/// instead of a scan of projections. See [`stats_parts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsPart {
+    /// Its index in [`Ticket::assignments`].
+    pub position: u32,
+    /// The department doing it.
+    pub department_id: DepartmentId,
+    /// When it was handed over: the period it counts in.
+    pub assigned_at: Timestamp,
+    /// A lead part (accountable for the outcome), not a delegated one.
+    pub lead: bool,
+    /// Given back through an approved return: counted against nobody, and every
+    /// field below is empty.
+    pub returned: bool,
+    /// When it was signed for.
+    pub signed_at: Option<Timestamp>,
+    /// Signed at or before its `sign_due`.
+    pub signed_on_time: bool,
+    /// The working time from hand-over to sign, on the calendar the row was written with.
+    pub sign_time: SignedDuration,
+    /// When the reply the ticket stands on came, if it is this part's.
+    pub replied_at: Option<Timestamp>,
+    /// That reply came at or before its `reply_due`.
+    pub replied_on_time: bool,
+    /// The working time from hand-over to that reply, on the calendar the row was
+    /// written with.
+    pub reply_time: SignedDuration,
+    /// The deadline after which the part is overdue while the ticket stays as it
+    /// is: `sign_due` unsigned, `reply_due` signed and in progress; `None` when
+    /// no running deadline binds it (replied, cancelled, or the clock stopped).
+    pub overdue_after: Option<Timestamp>,
+    /// Its rejected return requests.
+    pub returns_rejected: u32,
+    /// Extensions of its reply deadline granted.
+    pub extensions: u32,
+    /// 催办 it received.
+    pub urged: u32,
+    /// 督办 and 领导督办 it received.
+    pub supervised: u32,
+    /// A lead part of a ticket whose callback reached the citizen, rating not exempt.
+    pub callback: bool,
+    /// That callback says resolved.
+    pub resolved: bool,
+    /// That callback says satisfied or basically satisfied.
+    pub satisfied: bool,
+    /// A live lead part whose return request awaits a decision.
+    pub return_pending: bool,
+}
+
+/// Returns the statistics rows of a ticket: one per lead or delegated part,
+/// whatever its hand-over time, working times computed on `calendar`. The module
+/// docs define every field; [`StatsBuilder::add`] is these rows added up.
+pub fn stats_parts(ticket: &Ticket, calendar: &dyn Calendar) -> Vec<StatsPart> {
+    let clock_runs = !ticket.suspended && ticket.status.is_open();
+    let mut parts = Vec::new();
+    for (position, part) in (0_u32..).zip(&ticket.assignments) {
+        if !matches!(part.role, AssignmentRole::Lead | AssignmentRole::Delegate) {
+            continue;
+        }
+        let lead = part.role == AssignmentRole::Lead;
+        let mut row = StatsPart {
+            position,
+            department_id: part.department_id.clone(),
+            assigned_at: part.assigned_at,
+            lead,
+            returned: part.status == AssignmentStatus::Returned,
+            signed_at: None,
+            signed_on_time: false,
+            sign_time: SignedDuration::ZERO,
+            replied_at: None,
+            replied_on_time: false,
+            reply_time: SignedDuration::ZERO,
+            overdue_after: None,
+            returns_rejected: 0,
+            extensions: 0,
+            urged: 0,
+            supervised: 0,
+            callback: false,
+            resolved: false,
+            satisfied: false,
+            return_pending: false,
+        };
+        if row.returned {
+            parts.push(row);
+            continue;
+        }
+        if let Some(signed_at) = part.signed_at {
+            row.signed_at = Some(signed_at);
+            row.signed_on_time = signed_at <= part.sign_due;
+            row.sign_time = calendar.elapsed(part.assigned_at, signed_at);
+        }
+        if let (AssignmentStatus::Replied, Some(reply)) = (part.status, &ticket.reply) {
+            row.replied_at = Some(reply.replied_at);
+            row.replied_on_time = reply.replied_at <= part.reply_due;
+            row.reply_time = calendar.elapsed(part.assigned_at, reply.replied_at);
+        }
+        row.overdue_after = match part.status {
+            AssignmentStatus::Dispatched if clock_runs => Some(part.sign_due),
+            AssignmentStatus::Signed if clock_runs && ticket.status == TicketStatus::InProgress => {
+                Some(part.reply_due)
+            }
+            _ => None,
+        };
+        row.returns_rejected = part.returns_rejected;
+        row.extensions = part.extensions_granted;
+        row.urged = part.urged;
+        row.supervised = part.supervised;
+        if lead {
+            if let Some(callback) = ticket
+                .callback
+                .as_ref()
+                .filter(|c| c.contacted && !ticket.rating_exempt)
+            {
+                row.callback = true;
+                row.resolved = callback.resolved;
+                row.satisfied = matches!(
+                    callback.satisfaction,
+                    Some(Satisfaction::Satisfied | Satisfaction::BasicallySatisfied)
+                );
+            }
+            row.return_pending = part.status.is_active()
+                && ticket
+                    .pending_return
+                    .as_ref()
+                    .is_some_and(|p| p.department_id == part.department_id);
+        }
+        parts.push(row);
+    }
+    parts
 }
 
 /// Computes ranked statistics for `departments` from `tickets`; see the module docs.

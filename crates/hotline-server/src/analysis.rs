@@ -1,7 +1,7 @@
 //! Analysis over stored tickets: duplicate candidates (same phone, same address
 //! and category, similar text), hotspots (one category in one region, with the
 //! trend against the previous window), and per-department statistics (三率,
-//! computed by `hotline_core::StatsBuilder` from the tickets read here).
+//! computed by `hotline_core::StatsBuilder` from the store's per-part rows).
 //!
 //! Duplicates and hotspots read the store's analysis indexes: phone and address
 //! look-ups by (value, creation time), text look-ups by the LSH band keys of the
@@ -15,7 +15,7 @@ use hotline_core::{
     Calendar, Department, DepartmentId, DepartmentStats, StatsBuilder, Ticket, TicketId,
     TicketStatus,
 };
-use hotline_store::{HotspotQuery, MAX_PAGE_SIZE, PageRequest, SimilarQuery, Store, TicketFilter};
+use hotline_store::{HotspotQuery, PageRequest, SimilarQuery, StatsQuery, Store, TicketFilter};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::error::ApiError;
@@ -26,8 +26,6 @@ pub const DUPLICATE_WINDOW: SignedDuration = SignedDuration::from_hours(24 * 30)
 const SAME_PHONE_SCORE: f64 = 0.9;
 /// Score of a same-address-and-category match.
 const SAME_ADDRESS_SCORE: f64 = 0.8;
-/// Most tickets a statistics scan reads, to bound one call's cost.
-const MAX_SCAN: usize = 200_000;
 /// Candidates per page of a duplicate look-up by phone or address.
 const MATCH_PAGE: u32 = 50;
 /// Text candidates read from the band index per look-up, before scoring: also the
@@ -206,32 +204,6 @@ pub async fn find_duplicates(
     Ok(out)
 }
 
-/// Reads every ticket matching `filter`, page by page, up to [`MAX_SCAN`].
-async fn scan(
-    store: &dyn Store,
-    filter: &TicketFilter,
-    mut visit: impl FnMut(&Ticket),
-) -> Result<(), ApiError> {
-    let mut page = PageRequest {
-        size: MAX_PAGE_SIZE,
-        token: None,
-    };
-    let mut seen = 0usize;
-    loop {
-        let result = store.list_tickets(filter, &page).await?;
-        seen += result.items.len();
-        result.items.iter().for_each(&mut visit);
-        match result.next_token {
-            Some(token) if seen < MAX_SCAN => page.token = Some(token),
-            Some(_) => {
-                tracing::warn!(limit = MAX_SCAN, "scan stopped at its limit");
-                return Ok(());
-            }
-            None => return Ok(()),
-        }
-    }
-}
-
 /// Many tickets of one category in one region.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HotspotRow {
@@ -325,13 +297,11 @@ pub async fn hotspots(
     Ok(rows)
 }
 
-/// How far before a statistics period tickets are read: one taken in earlier may
-/// be dispatched, or re-dispatched after a return, within the period.
-pub const STATS_LOOKBACK: SignedDuration = SignedDuration::from_hours(24 * 31);
-
 /// Computes ranked statistics for `departments` over their parts handed over in
-/// `[start, end)` (see `hotline_core::StatsBuilder` for every definition), reading
-/// the tickets they took part in, taken in from [`STATS_LOOKBACK`] before `start`.
+/// `[start, end)` (see `hotline_core::StatsBuilder` for every definition) from the
+/// store's per-part statistics rows: sums per department computed by the store,
+/// plus the working times of rows written on another calendar, computed here on
+/// `calendar`. No ticket projection is read.
 ///
 /// # Errors
 /// Store errors.
@@ -343,14 +313,21 @@ pub async fn department_stats(
     now: Timestamp,
     calendar: &dyn Calendar,
 ) -> Result<Vec<DepartmentStats>, ApiError> {
-    let filter = TicketFilter {
-        created_after: Some(start.checked_sub(STATS_LOOKBACK).unwrap_or(Timestamp::MIN)),
-        created_before: Some(end),
-        departments: Some(departments.iter().map(|d| d.id.clone()).collect()),
-        ..TicketFilter::default()
+    let query = StatsQuery {
+        departments: departments.iter().map(|d| d.id.clone()).collect(),
+        start,
+        end,
+        now,
+        calendar: calendar.identity(),
     };
+    let totals = store.department_totals(&query).await?;
     let mut builder = StatsBuilder::new(departments, start, end, now, calendar);
-    scan(store, &filter, |ticket| builder.add(ticket)).await?;
+    for sums in &totals.sums {
+        builder.add_totals(sums);
+    }
+    for part in &totals.retime {
+        builder.add_times(part);
+    }
     Ok(builder.finish())
 }
 

@@ -184,6 +184,8 @@ pub(crate) async fn check_rows(
             match expected {
                 Ok((columns, ticket)) => {
                     problems.extend(column_drift(&ticket, &stored, &columns.indexed()));
+                    let rows = crate::stats::stored(read, id).await?;
+                    problems.extend(hotline_store::stats::check(&ticket, calendar, &rows));
                 }
                 Err(error) => problems.push(RowProblem {
                     ticket_id: id.to_string(),

@@ -16,7 +16,7 @@ use crate::{PgStore, commit};
 
 /// One COPY text-format row being written: fields separated by tabs, escaped.
 #[derive(Debug, Default)]
-struct CopyBuf {
+pub(crate) struct CopyBuf {
     data: Vec<u8>,
     /// Whether the current row has a field yet (a tab goes before the next one).
     started: bool,
@@ -24,7 +24,7 @@ struct CopyBuf {
 }
 
 impl CopyBuf {
-    fn sep(&mut self) {
+    pub(crate) fn sep(&mut self) {
         if self.started {
             self.data.push(b'\t');
         }
@@ -32,7 +32,7 @@ impl CopyBuf {
     }
 
     /// A text field; backslash, tab, newline and carriage return are escaped.
-    fn text(&mut self, value: &str) -> &mut Self {
+    pub(crate) fn text(&mut self, value: &str) -> &mut Self {
         self.sep();
         for &byte in value.as_bytes() {
             match byte {
@@ -46,20 +46,20 @@ impl CopyBuf {
         self
     }
 
-    fn opt_text(&mut self, value: Option<&str>) -> &mut Self {
+    pub(crate) fn opt_text(&mut self, value: Option<&str>) -> &mut Self {
         match value {
             Some(value) => self.text(value),
             None => self.null(),
         }
     }
 
-    fn int(&mut self, value: i64) -> &mut Self {
+    pub(crate) fn int(&mut self, value: i64) -> &mut Self {
         self.sep();
         self.data.extend_from_slice(value.to_string().as_bytes());
         self
     }
 
-    fn opt_int(&mut self, value: Option<i64>) -> &mut Self {
+    pub(crate) fn opt_int(&mut self, value: Option<i64>) -> &mut Self {
         match value {
             Some(value) => self.int(value),
             None => self.null(),
@@ -67,7 +67,7 @@ impl CopyBuf {
     }
 
     /// A bytea field in hex form (`\x...`, its backslash escaped for COPY).
-    fn bytes(&mut self, value: &[u8]) -> &mut Self {
+    pub(crate) fn bytes(&mut self, value: &[u8]) -> &mut Self {
         self.sep();
         let mut hex = String::with_capacity(3 + 2 * value.len());
         hex.push_str("\\\\x");
@@ -78,13 +78,13 @@ impl CopyBuf {
         self
     }
 
-    fn null(&mut self) -> &mut Self {
+    pub(crate) fn null(&mut self) -> &mut Self {
         self.sep();
         self.data.extend_from_slice(b"\\N");
         self
     }
 
-    fn end_row(&mut self) {
+    pub(crate) fn end_row(&mut self) {
         self.data.push(b'\n');
         self.started = false;
         self.rows += 1;
@@ -111,7 +111,8 @@ impl PgStore {
     /// Writes `tickets`, each with its whole history, in one transaction: the
     /// ticket rows (deadline, warning light and next check derived on
     /// `calendar`, as [`Store`](hotline_store::Store) writes them), their
-    /// events with the hash chain, assignments and text fingerprints, and raises
+    /// events with the hash chain, assignments, statistics rows (times on
+    /// `calendar`) and text fingerprints, and raises
     /// the ticket-number counters past the numbers used. For seeding benchmark
     /// and demo databases; returns the number of events written.
     ///
@@ -129,6 +130,7 @@ impl PgStore {
         let mut assignment_rows = CopyBuf::default();
         let mut signature_rows = CopyBuf::default();
         let mut band_rows = CopyBuf::default();
+        let mut stats_rows = CopyBuf::default();
         for history in tickets {
             let ticket = &history.ticket;
             let c = TicketColumns::of(ticket, calendar)?;
@@ -177,6 +179,7 @@ impl PgStore {
                     .text(a.status.as_str())
                     .end_row();
             }
+            crate::stats::copy_rows(&mut stats_rows, ticket, calendar);
             let signature = Signature::of(&ticket.title, &ticket.body);
             match &signature {
                 Some(s) => signature_rows.text(&id).bytes(&s.to_bytes()).end_row(),
@@ -228,6 +231,7 @@ impl PgStore {
             assignment_rows,
         )
         .await?;
+        copy(conn, crate::stats::COPY_STATEMENT, stats_rows).await?;
         copy(
             conn,
             "copy ticket_signatures (ticket_id, signature) from stdin",

@@ -34,6 +34,7 @@ mod codec;
 mod error;
 mod group;
 mod sql;
+mod stats;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -48,7 +49,8 @@ use hotline_store::chain;
 use hotline_store::{
     ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, HotspotCount,
     HotspotQuery, MAX_SWEEP_BATCH, Page, PageRequest, Setting, SimilarCandidate, SimilarQuery,
-    Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch, TicketCounts, TicketFilter,
+    StatsQuery, StatsTotals, Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch,
+    TicketCounts, TicketFilter,
 };
 use jiff::Timestamp;
 use sqlx::migrate::Migrator;
@@ -180,6 +182,10 @@ impl PgStore {
             return Err(error::migrate(error));
         }
         if let Err(error) = audit::backfill(&pool).await {
+            pool.close().await;
+            return Err(error);
+        }
+        if let Err(error) = stats::backfill(&pool).await {
             pool.close().await;
             return Err(error);
         }
@@ -609,11 +615,14 @@ async fn reschedule_batch(
     Ok(())
 }
 
-/// Replaces a ticket's assignment rows with those of its projection.
+/// Replaces a ticket's assignment rows and statistics rows with those of its
+/// projection, working times on `calendar`.
 async fn write_assignments(
     tx: &mut Transaction<'static, Postgres>,
     ticket: &Ticket,
+    calendar: &dyn Calendar,
 ) -> StoreResult<()> {
+    stats::write(tx, ticket, calendar).await?;
     sqlx::query("delete from assignments where ticket_id = $1")
         .bind(ticket.id.0)
         .execute(&mut **tx)
@@ -829,7 +838,7 @@ impl Store for PgStore {
                 actual: ticket.version,
             });
         }
-        write_assignments(&mut tx, &decision.ticket).await?;
+        write_assignments(&mut tx, &decision.ticket, ctx.calendar).await?;
         let events = insert_events(&mut tx, decision.events).await?;
         commit(tx).await?;
         Ok(Applied {
@@ -1105,6 +1114,10 @@ impl Store for PgStore {
                     changes.len()
                 )));
             }
+            let changed: Vec<&Ticket> = changes.iter().map(|(_, d)| &d.ticket).collect();
+            // Every change may move a part's overdue instant: all statistics rows are
+            // rewritten, assignment rows only where they changed.
+            stats::write_many(&mut tx, &changed, ctx.calendar).await?;
             let reassigned: Vec<&Ticket> = changes
                 .iter()
                 .filter(|(before, decision)| before.assignments != decision.ticket.assignments)
@@ -1131,6 +1144,11 @@ impl Store for PgStore {
         commit(tx).await?;
         tracing::Span::current().record("swept", batch.swept);
         Ok(batch)
+    }
+
+    #[tracing::instrument(skip_all, fields(departments = query.departments.len()))]
+    async fn department_totals(&self, query: &StatsQuery) -> StoreResult<StatsTotals> {
+        stats::totals(&self.pool, query).await
     }
 
     #[tracing::instrument(skip_all, fields(after_id = after_id, limit = limit))]

@@ -14,7 +14,8 @@ impl SqliteStore {
     /// Writes `tickets`, each with its whole history, in one transaction: the
     /// ticket rows (deadline, warning light and next check derived on
     /// `calendar`, as [`Store`](hotline_store::Store) writes them), their
-    /// events with the hash chain, assignments and text fingerprints, and raises
+    /// events with the hash chain, assignments, statistics rows (times on
+    /// `calendar`) and text fingerprints, and raises
     /// the ticket-number counters past the numbers used. For seeding benchmark
     /// and demo databases; returns the number of events written.
     ///
@@ -56,7 +57,7 @@ impl SqliteStore {
                 .map_err(db("bulk-inserting an event"))?;
                 events_written += 1;
             }
-            write_assignments(&mut tx, ticket).await?;
+            write_assignments(&mut tx, ticket, calendar).await?;
             let signature = hotline_core::similar::Signature::of(&ticket.title, &ticket.body);
             let key = analysis::FingerprintKey::of(ticket, &id);
             analysis::write_fingerprint(&mut tx, &key, signature.as_ref()).await?;

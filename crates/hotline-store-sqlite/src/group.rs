@@ -285,7 +285,8 @@ async fn file_one(tx: &mut Transaction<'static, Sqlite>, filing: Filing) -> Stor
     )
     .await?;
     let events = insert_events(tx, decision.events).await?;
-    write_assignments(tx, &ticket).await?;
+    // A new ticket has no parts yet: no working time to measure.
+    write_assignments(tx, &ticket, &hotline_core::AlwaysOpen).await?;
     if let Some(request_id) = filing.request_id {
         sqlx::query("insert into idempotency (request_id, ticket_id, created_at) values (?, ?, ?)")
             .bind(request_id)

@@ -35,6 +35,7 @@ mod codec;
 mod error;
 mod group;
 mod sql;
+mod stats;
 
 use std::path::Path;
 use std::time::Duration;
@@ -49,7 +50,8 @@ use hotline_store::chain;
 use hotline_store::{
     ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, HotspotCount,
     HotspotQuery, MAX_SWEEP_BATCH, Page, PageRequest, Setting, SimilarCandidate, SimilarQuery,
-    Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch, TicketCounts, TicketFilter,
+    StatsQuery, StatsTotals, Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch,
+    TicketCounts, TicketFilter,
 };
 use jiff::Timestamp;
 use sqlx::migrate::Migrator;
@@ -147,6 +149,10 @@ impl SqliteStore {
             return Err(error);
         }
         if let Err(error) = audit::backfill(&write).await {
+            write.close().await;
+            return Err(error);
+        }
+        if let Err(error) = stats::backfill(&write).await {
             write.close().await;
             return Err(error);
         }
@@ -409,11 +415,14 @@ async fn insert_events(
     Ok(stored)
 }
 
-/// Replaces a ticket's assignment rows with those of its projection.
+/// Replaces a ticket's assignment rows and statistics rows with those of its
+/// projection, working times on `calendar`.
 async fn write_assignments(
     tx: &mut Transaction<'static, Sqlite>,
     ticket: &Ticket,
+    calendar: &dyn Calendar,
 ) -> StoreResult<()> {
+    stats::write(tx, ticket, calendar).await?;
     let ticket_id = ticket.id.to_string();
     sqlx::query("delete from assignments where ticket_id = ?")
         .bind(ticket_id.clone())
@@ -616,7 +625,7 @@ impl Store for SqliteStore {
                 actual: ticket.version,
             });
         }
-        write_assignments(&mut tx, &decision.ticket).await?;
+        write_assignments(&mut tx, &decision.ticket, ctx.calendar).await?;
         commit(tx).await?;
         Ok(Applied {
             ticket: decision.ticket,
@@ -869,7 +878,7 @@ impl Store for SqliteStore {
                     "ticket {id} changed under the sweeper"
                 )));
             }
-            write_assignments(&mut tx, &decision.ticket).await?;
+            write_assignments(&mut tx, &decision.ticket, ctx.calendar).await?;
             batch.applied.push(Applied {
                 ticket: decision.ticket,
                 events,
@@ -900,6 +909,11 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<Ticket>> {
         analysis::hotspot_tickets(&self.read, category, region_prefix, (start, end), limit).await
+    }
+
+    #[tracing::instrument(skip_all, fields(departments = query.departments.len()))]
+    async fn department_totals(&self, query: &StatsQuery) -> StoreResult<StatsTotals> {
+        stats::totals(&self.read, query).await
     }
 
     #[tracing::instrument(skip_all, fields(after_id = after_id, limit = limit))]

@@ -5,7 +5,7 @@
 //! transaction per command, one round trip per row) and writes many tickets at
 //! once, but the rows it writes are the ones that path would have written: the
 //! projection with its derived columns, the events with their hash chain
-//! ([`crate::chain::link`]), the assignment rows, the text fingerprint, and the
+//! ([`crate::chain::link`]), the assignment and statistics rows, the text fingerprint, and the
 //! ticket-number counters, so `hotline audit verify` and every query see an
 //! ordinary history.
 

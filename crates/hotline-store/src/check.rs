@@ -65,6 +65,11 @@ pub const ORPHAN_CHECKS: &[(&str, &str)] = &[
         "duplicate-search keys of a merged ticket",
     ),
     (
+        "select distinct cast(s.ticket_id as text) from ticket_stats s \
+         where not exists (select 1 from tickets t where t.id = s.ticket_id)",
+        "statistics rows of a ticket that does not exist",
+    ),
+    (
         "select cast(t.id as text) from tickets t \
          where t.version <> (select max(e.version) from events e where e.ticket_id = t.id)",
         "the ticket's version is not its newest event's",

@@ -29,10 +29,11 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use hotline_core::{
-    Action, Actor, AlwaysOpen, AppealType, AssignmentRole, AssignmentStatus, Category, Channel,
-    Citizen, CloseReason, Command, Context, DeadlineKind, DeadlinePolicy, Department, DepartmentId,
-    Directory, DomainError, EventKind, GeoPoint, Limit, NewTicket, Priority, ReplyResult, Role,
-    Satisfaction, Taxonomy, Ticket, TicketId, TicketStatus, WarningLevel,
+    Action, Actor, AlwaysOpen, AppealType, AssignmentRole, AssignmentStatus, Calendar, Category,
+    Channel, Citizen, CloseReason, Command, Context, DeadlineKind, DeadlinePolicy, Department,
+    DepartmentId, DepartmentStats, Directory, DomainError, EventKind, GeoPoint, Limit, NewTicket,
+    Priority, ReplyResult, Role, Satisfaction, StatsBuilder, Taxonomy, Ticket, TicketId,
+    TicketStatus, WarningLevel,
 };
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
@@ -41,8 +42,8 @@ use hotline_core::similar::{SIMILAR_THRESHOLD, Signature};
 
 use crate::{
     ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, HotspotCount,
-    HotspotQuery, PageRequest, SimilarQuery, Store, StoreError, StoreResult, StoredEvent,
-    SweptBatch, TicketFilter,
+    HotspotQuery, PageRequest, SimilarQuery, StatsQuery, Store, StoreError, StoreResult,
+    StoredEvent, SweptBatch, TicketFilter,
 };
 
 /// Instantiates the conformance suite for one backend; see the [module docs](self).
@@ -97,6 +98,7 @@ macro_rules! __conformance_suite {
                 similar_candidates_find_rewordings_within_window_and_scope,
                 hotspot_counts_group_by_category_and_region_with_trend,
                 event_log_forms_a_verifiable_hash_chain_per_ticket,
+                department_totals_follow_every_change_of_a_part,
             );
         }
     };
@@ -692,6 +694,7 @@ pub async fn assert_projection_matches_events<S: Store>(store: &S) {
         token: None,
     };
     let mut seen = BTreeSet::new();
+    let mut all = Vec::new();
     loop {
         let listed = match store.list_tickets(&TicketFilter::default(), &page).await {
             Ok(listed) => listed,
@@ -732,15 +735,88 @@ pub async fn assert_projection_matches_events<S: Store>(store: &S) {
                 ticket.id
             );
         }
+        all.extend(listed.items);
         match listed.next_token {
             Some(token) => page.token = Some(token),
             None => break,
         }
     }
+    assert_totals_match_tickets(store, &all).await;
     // And the rows agree with each other: no orphans, indexed columns as the tickets say.
     match store.check_rows(&AlwaysOpen).await {
         Ok(problems) => assert!(problems.is_empty(), "rows disagree: {problems:?}"),
         Err(error) => panic!("check_rows: {error}"),
+    }
+}
+
+/// Returns the statistics of the fixture departments over `[start, end)` as a server
+/// computes them from [`Store::department_totals`] on `calendar`.
+pub async fn stats_from_totals<S: Store>(
+    store: &S,
+    (start, end): (Timestamp, Timestamp),
+    now: Timestamp,
+    calendar: &dyn Calendar,
+) -> Vec<DepartmentStats> {
+    let departments = departments();
+    let query = StatsQuery {
+        departments: departments.iter().map(|d| d.id.clone()).collect(),
+        start,
+        end,
+        now,
+        calendar: calendar.identity(),
+    };
+    let totals = match store.department_totals(&query).await {
+        Ok(totals) => totals,
+        Err(error) => panic!("department_totals: {error}"),
+    };
+    let mut builder = StatsBuilder::new(&departments, start, end, now, calendar);
+    for sums in &totals.sums {
+        builder.add_totals(sums);
+    }
+    for part in &totals.retime {
+        builder.add_times(part);
+    }
+    builder.finish()
+}
+
+/// Asserts that the store's statistics rows sum to what [`StatsBuilder`] computes
+/// over the tickets themselves, for several periods and instants, on the calendar
+/// the rows were written with and on another one (whose times are recomputed).
+pub async fn assert_totals_match_tickets<S: Store>(store: &S, tickets: &[Ticket]) {
+    let assigned: Vec<Timestamp> = tickets
+        .iter()
+        .flat_map(|t| t.assignments.iter().map(|a| a.assigned_at))
+        .collect();
+    let (Some(first), Some(last)) = (assigned.iter().min(), assigned.iter().max()) else {
+        return;
+    };
+    let middle = *first + (last.duration_since(*first) / 2);
+    let periods = [
+        (*first, *last + SignedDuration::from_nanos(1)),
+        (*first, middle),
+        (middle, *last + days(1)),
+        (*last + days(1), *last + days(2)),
+    ];
+    let working = hotline_core::WorkingCalendar::china_default();
+    let calendars: [&dyn Calendar; 2] = [&AlwaysOpen, &working];
+    for (start, end) in periods {
+        for now in [*first, middle, *last + days(40)] {
+            for calendar in calendars {
+                let expected = hotline_core::department_stats(
+                    &departments(),
+                    tickets,
+                    start,
+                    end,
+                    now,
+                    calendar,
+                );
+                let summed = stats_from_totals(store, (start, end), now, calendar).await;
+                assert_eq!(
+                    summed, expected,
+                    "statistics rows disagree with the tickets over [{start}, {end}) at {now}"
+                );
+            }
+        }
     }
 }
 
@@ -2917,4 +2993,167 @@ pub async fn event_log_forms_a_verifiable_hash_chain_per_ticket<B: Backend>(back
     assert!(one.iter().all(|r| r.ticket_id == ids[1].to_string()));
     assert_eq!(one[0].prev_hash, crate::chain::GENESIS);
     assert_eq!(one[1].prev_hash, one[0].hash);
+}
+
+/// Statistics rows follow each part through late signs and replies, returns approved,
+/// rejected and pending, delegation, extensions, urges, supervision, a reopen and a
+/// second reply, callbacks and a merge: summed per department they give what
+/// [`StatsBuilder`] computes over the tickets, at each step, on any calendar.
+pub async fn department_totals_follow_every_change_of_a_part<B: Backend>(backend: &B) {
+    let fx = Fixture::open(backend).await;
+    let now = t0();
+    let (env, housing, city) = (
+        department(ENV_BUREAU),
+        department(HOUSING_BUREAU),
+        department(CITY_BUREAU),
+    );
+    let op = operator();
+    let snapshot = async |fx: &Fixture<B::Store>| {
+        let tickets = fx.list_all(&TicketFilter::default(), 100).await;
+        assert_totals_match_tickets(fx.store.as_ref(), &tickets).await;
+    };
+
+    // a: on time, satisfied; water co-handles (not counted).
+    let a = fx.create(appeal("路灯不亮"), now).await.id;
+    fx.dispatch(a, now + mins(1), ENV_BUREAU, &[WATER_BUREAU])
+        .await;
+    fx.sign(a, now + mins(30), ENV_BUREAU).await;
+    fx.reply(a, now + hours(5), ENV_BUREAU).await;
+    fx.ok(
+        a,
+        &op,
+        now + hours(6),
+        callback(Satisfaction::Satisfied, false),
+    )
+    .await;
+
+    // b: signed late, extension granted, urged and supervised, reply rejected on
+    // callback and reopened, replied again.
+    let b = fx.create(appeal("噪声扰民"), now).await.id;
+    let t = fx.dispatch(b, now + mins(2), ENV_BUREAU, &[]).await;
+    let reply_due = t.reply_due.unwrap_or(now);
+    fx.sign(b, now + days(3), ENV_BUREAU).await;
+    let request = Command::RequestExtension {
+        requested_reply_due: reply_due + days(3),
+        reason: "需协调".to_owned(),
+    };
+    fx.ok(b, &env, now + days(3) + hours(1), request).await;
+    let approve = Command::DecideExtension {
+        approve: true,
+        note: String::new(),
+    };
+    fx.ok(b, &supervisor(), now + days(3) + hours(2), approve)
+        .await;
+    let urge = Command::Urge {
+        note: "请加快".to_owned(),
+    };
+    fx.ok(b, &supervisor(), now + days(4), urge).await;
+    let supervise = Command::Supervise {
+        level: hotline_core::SupervisionLevel::Supervise,
+        note: "督办".to_owned(),
+        feedback_due: None,
+    };
+    fx.ok(b, &supervisor(), now + days(4) + hours(1), supervise)
+        .await;
+    snapshot(&fx).await;
+    fx.reply(b, now + days(5), ENV_BUREAU).await;
+    fx.ok(
+        b,
+        &op,
+        now + days(6),
+        callback(Satisfaction::Unsatisfied, true),
+    )
+    .await;
+    snapshot(&fx).await;
+    fx.reply(b, now + days(20), ENV_BUREAU).await;
+
+    // c: given back (approved) by housing, dispatched to the city bureau, which
+    // delegates to a street office that replies.
+    let give_back = || Command::Return {
+        reason: "不属于本部门职责".to_owned(),
+    };
+    let c = fx.create(appeal("违章搭建"), now).await.id;
+    fx.dispatch(c, now + mins(3), HOUSING_BUREAU, &[]).await;
+    fx.ok(c, &housing, now + mins(10), give_back()).await;
+    let decide = |approve| Command::DecideReturn {
+        approve,
+        note: String::new(),
+    };
+    fx.ok(c, &supervisor(), now + mins(20), decide(true)).await;
+    fx.dispatch(c, now + hours(1), CITY_BUREAU, &[]).await;
+    fx.sign(c, now + hours(2), CITY_BUREAU).await;
+    let delegate = Command::Delegate {
+        to_department_id: STREET_A.into(),
+        note: String::new(),
+    };
+    fx.ok(c, &city, now + hours(3), delegate).await;
+    fx.sign(c, now + hours(4), STREET_A).await;
+    fx.reply(c, now + days(2), STREET_A).await;
+
+    // d: a return rejected, then another pending; never signed elsewhere.
+    let d = fx.create(appeal("楼道漏水"), now).await.id;
+    fx.dispatch(d, now + mins(4), HOUSING_BUREAU, &[]).await;
+    fx.ok(d, &housing, now + mins(5), give_back()).await;
+    fx.ok(d, &supervisor(), now + mins(6), decide(false)).await;
+    fx.ok(d, &housing, now + mins(7), give_back()).await;
+
+    // e: dispatched and never signed (overdue once its sign deadline passes);
+    // f: merged into a.
+    let e = fx.create(appeal("井盖缺失"), now).await.id;
+    fx.dispatch(e, now + days(1), HOUSING_BUREAU, &[]).await;
+    let f = fx.create(appeal("路灯又不亮"), now).await.id;
+    fx.dispatch(f, now + mins(8), ENV_BUREAU, &[]).await;
+    let master = fx.get(a).await;
+    let merge = Command::Merge {
+        master_id: a,
+        master_status: master.status,
+        note: String::new(),
+    };
+    fx.ok(f, &op, now + mins(9), merge).await;
+    snapshot(&fx).await;
+
+    // The figures are the parts': housing's approved return counts for nobody.
+    let calendar = AlwaysOpen;
+    let stats = stats_from_totals(
+        fx.store.as_ref(),
+        (now, now + days(30)),
+        now + days(30),
+        &calendar,
+    )
+    .await;
+    let row = |id: &str| {
+        stats
+            .iter()
+            .find(|r| r.department_id.as_str() == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row for {id}"))
+    };
+    let housing_row = row(HOUSING_BUREAU);
+    assert_eq!(
+        (
+            housing_row.dispatched,
+            housing_row.returns_approved,
+            housing_row.returns_rejected,
+            housing_row.returns_pending,
+            housing_row.overdue,
+        ),
+        (2, 1, 1, 1, 2)
+    );
+    let env_row = row(ENV_BUREAU);
+    assert_eq!(
+        (
+            env_row.dispatched,
+            env_row.signed,
+            env_row.replied,
+            env_row.callbacks,
+            env_row.satisfied,
+            env_row.extensions,
+            env_row.urged,
+            env_row.supervised,
+        ),
+        (3, 2, 2, 2, 1, 1, 1, 1)
+    );
+    assert_eq!(row(STREET_A).replied, 1);
+    assert_eq!(row(WATER_BUREAU).dispatched, 0);
+    assert_projection_matches_events(fx.store.as_ref()).await;
 }

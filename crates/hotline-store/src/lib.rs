@@ -17,7 +17,9 @@
 //! each ticket's text fingerprint ([`hotline_core::similar::Signature`] and its
 //! band keys), written in the create transaction, serves
 //! [`Store::similar_candidates`]; an index on the creation time serves the
-//! grouped counts of [`Store::hotspot_counts`].
+//! grouped counts of [`Store::hotspot_counts`]; one narrow statistics row per
+//! lead or delegated part ([`stats`]), rewritten with the ticket, serves the
+//! per-department sums of [`Store::department_totals`].
 
 #![forbid(unsafe_code)]
 
@@ -26,12 +28,13 @@ pub mod chain;
 pub mod check;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod stats;
 
 use async_trait::async_trait;
 use hotline_core::similar::Signature;
 use hotline_core::{
-    Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event,
-    NewTicket, Role, Ticket, TicketId, TicketStatus, WarningLevel,
+    Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DepartmentStats,
+    DomainError, Event, NewTicket, Role, StatsPart, Ticket, TicketId, TicketStatus, WarningLevel,
 };
 use jiff::{SignedDuration, Timestamp};
 
@@ -410,6 +413,35 @@ pub struct HotspotCount {
     pub last_at: Timestamp,
 }
 
+/// A look-up of the statistics rows ([`StatsPart`]) of some departments' parts
+/// handed over in `[start, end)`, summed per department.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsQuery {
+    /// The departments; an empty list matches nothing.
+    pub departments: Vec<DepartmentId>,
+    /// First instant of the period.
+    pub start: Timestamp,
+    /// First instant after the period.
+    pub end: Timestamp,
+    /// The instant overdue parts are judged at.
+    pub now: Timestamp,
+    /// [`Calendar::identity`] of the calendar the working times are wanted on:
+    /// rows written on another calendar (or `None`) have their times left out of
+    /// the sums and are returned to be timed again.
+    pub calendar: Option<u64>,
+}
+
+/// What [`Store::department_totals`] found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatsTotals {
+    /// Per department with at least one part in the period, the sums of its rows
+    /// (name empty, rank 0), working times only of rows written on the query's calendar.
+    pub sums: Vec<DepartmentStats>,
+    /// The rows written on another calendar, whose working times the caller
+    /// computes afresh ([`hotline_core::StatsBuilder::add_times`]).
+    pub retime: Vec<StatsPart>,
+}
+
 /// The storage port.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
@@ -531,6 +563,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         end: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<Ticket>>;
+
+    /// Sums the statistics rows of `query.departments`' lead and delegated parts
+    /// handed over in `[start, end)`: one row per part, written with the ticket in
+    /// the transaction of every change ([`hotline_core::stats_parts`] of the
+    /// projection on the command's calendar) and indexed by (department,
+    /// hand-over), so the cost follows the parts of the period, not the tickets
+    /// stored, and no projection is decoded. Adding the sums, then the times of
+    /// the rows to retime, to a [`hotline_core::StatsBuilder`] gives what adding
+    /// the tickets would.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn department_totals(&self, query: &StatsQuery) -> StoreResult<StatsTotals>;
 
     /// Returns up to `limit` events with ids greater than `after_id`, oldest first (for watchers resuming).
     async fn events_after(&self, after_id: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;

@@ -6,7 +6,7 @@
 //! events, projection, deadlines and warning lights are exactly what the server
 //! would have written; the backend's `bulk_load` then writes whole batches at
 //! once (COPY on PostgreSQL, one transaction of prepared statements on SQLite),
-//! with the events' hash chain, assignments and text fingerprints.
+//! with the events' hash chain, assignments, statistics rows and text fingerprints.
 //!
 //! Most tickets are closed (full loop with a callback, a few answered directly,
 //! withdrawn or invalid); the open ones are the most recent, stopped at every
