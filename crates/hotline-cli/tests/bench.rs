@@ -79,8 +79,17 @@ impl Server {
         } else {
             Stdio::null()
         };
+        // The bench's workers share one key per role: the per-key rate limit would
+        // refuse most of their load (see docs/benchmarks.md).
         let mut child = hotline()
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--rate-limit",
+                "0",
+                "--data-dir",
+            ])
             .arg(dir.path())
             .stdout(Stdio::piped())
             .stderr(log)
