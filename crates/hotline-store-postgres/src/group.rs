@@ -531,7 +531,8 @@ async fn write(
         .map(|(_, decision, rows)| (&decision.ticket, rows.signature))
         .collect();
     crate::analysis::write_fingerprints(tx, &fingerprints).await?;
-    insert_assignments(tx, &decisions).await?;
+    let tickets: Vec<&Ticket> = decisions.iter().map(|(_, d, _)| &d.ticket).collect();
+    crate::write_assignment_batch(tx, &tickets).await?;
     let ids = insert_events(tx, &decisions).await?;
     let mut filed = HashMap::with_capacity(decisions.len());
     for (i, decision, _) in decisions {
@@ -630,44 +631,6 @@ async fn insert_tickets(
         })),
         Err(e) => Err(db("inserting tickets")(e)),
     }
-}
-
-/// Inserts the new tickets' assignment rows, one statement for all.
-async fn insert_assignments(
-    tx: &mut Transaction<'static, Postgres>,
-    decisions: &[(usize, Decision, Rows<'_>)],
-) -> StoreResult<()> {
-    let mut tickets = Vec::new();
-    let mut positions = Vec::new();
-    let mut departments = Vec::new();
-    let mut roles = Vec::new();
-    let mut statuses = Vec::new();
-    for (_, decision, _) in decisions {
-        let ticket = &decision.ticket;
-        for (position, assignment) in (0_i64..).zip(&ticket.assignments) {
-            tickets.push(ticket.id.0);
-            positions.push(position);
-            departments.push(assignment.department_id.0.as_str());
-            roles.push(assignment.role.as_str());
-            statuses.push(assignment.status.as_str());
-        }
-    }
-    if tickets.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "insert into assignments (ticket_id, position, department_id, role, status) \
-         select * from unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[])",
-    )
-    .bind(tickets)
-    .bind(positions)
-    .bind(departments)
-    .bind(roles)
-    .bind(statuses)
-    .execute(&mut **tx)
-    .await
-    .map_err(db("writing assignments"))?;
-    Ok(())
 }
 
 /// Appends the new tickets' events, one statement for all, and returns their global ids

@@ -551,7 +551,7 @@ async fn insert_event_batch(
 
 /// Replaces the assignment rows of many tickets with those of their projections, in two
 /// statements.
-async fn write_assignment_batch(
+pub(crate) async fn write_assignment_batch(
     tx: &mut Transaction<'static, Postgres>,
     tickets: &[&Ticket],
 ) -> StoreResult<()> {
@@ -623,38 +623,7 @@ async fn write_assignments(
     calendar: &dyn Calendar,
 ) -> StoreResult<()> {
     stats::write(tx, ticket, calendar).await?;
-    sqlx::query("delete from assignments where ticket_id = $1")
-        .bind(ticket.id.0)
-        .execute(&mut **tx)
-        .await
-        .map_err(db("clearing assignments"))?;
-    if ticket.assignments.is_empty() {
-        return Ok(());
-    }
-    let mut positions = Vec::with_capacity(ticket.assignments.len());
-    let mut departments = Vec::with_capacity(ticket.assignments.len());
-    let mut roles = Vec::with_capacity(ticket.assignments.len());
-    let mut statuses = Vec::with_capacity(ticket.assignments.len());
-    for (position, assignment) in (0_i64..).zip(&ticket.assignments) {
-        positions.push(position);
-        departments.push(assignment.department_id.0.clone());
-        roles.push(assignment.role.as_str());
-        statuses.push(assignment.status.as_str());
-    }
-    // One round trip for all of them.
-    sqlx::query(
-        "insert into assignments (ticket_id, position, department_id, role, status) \
-         select $1, * from unnest($2::bigint[], $3::text[], $4::text[], $5::text[])",
-    )
-    .bind(ticket.id.0)
-    .bind(positions)
-    .bind(departments)
-    .bind(roles)
-    .bind(statuses)
-    .execute(&mut **tx)
-    .await
-    .map_err(db("writing assignments"))?;
-    Ok(())
+    write_assignment_batch(tx, &[ticket]).await
 }
 
 fn department_from_row(row: &PgRow) -> StoreResult<Department> {
