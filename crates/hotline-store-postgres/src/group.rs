@@ -41,14 +41,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use hotline_core::similar::Signature;
 use hotline_core::{Decision, DomainError, Ticket, TicketId, Unnumbered};
-use hotline_store::{Created, StoreError, StoreResult, StoredEvent, chain};
+use hotline_store::{Created, StoreError, StoreResult, StoredEvent};
 use jiff::Timestamp;
 use sqlx::Transaction;
 use sqlx::postgres::{PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::codec::{TicketColumns, int, nanos, ticket_from_json, to_json};
+use crate::codec::{TicketColumns, int, nanos, ticket_from_json};
 use crate::error::{corrupt, db};
 use crate::{error, rollback};
 
@@ -643,19 +643,9 @@ async fn insert_events(
     tx: &mut Transaction<'static, Postgres>,
     decisions: &[(usize, Decision, Rows<'_>)],
 ) -> StoreResult<HashMap<(Uuid, i64), i64>> {
-    let mut tickets = Vec::new();
-    let mut seqs = Vec::new();
-    let mut versions = Vec::new();
-    let mut ats = Vec::new();
-    let mut actions = Vec::new();
-    let mut actor_ids = Vec::new();
-    let mut actor_roles = Vec::new();
-    let mut documents = Vec::new();
-    let mut prev_hashes = Vec::new();
-    let mut hashes = Vec::new();
+    let mut events = Vec::new();
     for (_, decision, _) in decisions {
         // A new ticket's timeline starts here: each event chains to the one before it.
-        let mut prev = chain::GENESIS.to_owned();
         for (expected, event) in (1_u64..).zip(&decision.events) {
             if event.seq != expected || event.ticket_id != decision.ticket.id {
                 return Err(StoreError::Internal(anyhow::anyhow!(
@@ -665,53 +655,10 @@ async fn insert_events(
                     event.ticket_id
                 )));
             }
-            let json = to_json(event, "event")?;
-            let hash = chain::link(&prev, &json);
-            tickets.push(event.ticket_id.0);
-            seqs.push(int(event.seq, "event seq")?);
-            versions.push(int(event.version, "event version")?);
-            ats.push(nanos(event.at));
-            actions.push(event.kind.action());
-            actor_ids.push(event.actor.id.as_str());
-            actor_roles.push(event.actor.role.as_str());
-            documents.push(json);
-            prev_hashes.push(std::mem::replace(&mut prev, hash.clone()));
-            hashes.push(hash);
+            events.push(event);
         }
     }
-    if tickets.is_empty() {
-        return Ok(HashMap::new());
-    }
-    sqlx::query("select id from event_append_lock for update")
-        .execute(&mut **tx)
-        .await
-        .map_err(db("locking the event log"))?;
-    // In batch order, so ids follow it.
-    let rows: Vec<(i64, Uuid, i64)> = sqlx::query_as(
-        "insert into events (ticket_id, seq, version, at, action, actor_id, actor_role, \
-         event, prev_hash, hash) \
-         select t, s, v, a, ac, ai, ar, e, p, h from unnest($1::uuid[], $2::bigint[], \
-         $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], \
-         $9::text[], $10::text[]) with ordinality as u (t, s, v, a, ac, ai, ar, e, p, h, o) \
-         order by o returning id, ticket_id, seq",
-    )
-    .bind(&tickets)
-    .bind(&seqs)
-    .bind(&versions)
-    .bind(&ats)
-    .bind(&actions)
-    .bind(&actor_ids)
-    .bind(&actor_roles)
-    .bind(&documents)
-    .bind(&prev_hashes)
-    .bind(&hashes)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(db("appending events"))?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, ticket, seq)| ((ticket, seq), id))
-        .collect())
+    crate::append_chained(tx, &events, HashMap::new()).await
 }
 
 /// A batch-wide failure, once per create of the batch (store errors are not `Clone`).

@@ -443,25 +443,55 @@ async fn insert_event_batch(
         .filter(|(_, seq)| **seq >= 1)
         .map(|(id, seq)| (*id, *seq))
         .unzip();
-    let rows = sqlx::query(
-        "select e.ticket_id, e.hash from events e \
-         join unnest($1::uuid[], $2::bigint[]) as k(ticket_id, seq) \
-         on e.ticket_id = k.ticket_id and e.seq = k.seq",
-    )
-    .bind(head_ids)
-    .bind(head_seqs)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(db("reading the previous events' hashes"))?;
-    let mut last_hash: HashMap<Uuid, String> = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let id: Uuid = row
-            .try_get("ticket_id")
-            .map_err(db("reading an event hash"))?;
-        let hash: Option<String> = row.try_get("hash").map_err(db("reading an event hash"))?;
-        if let Some(hash) = hash {
-            last_hash.insert(id, hash);
+    let mut stored_heads: HashMap<Uuid, String> = HashMap::with_capacity(head_ids.len());
+    if !head_ids.is_empty() {
+        let rows = sqlx::query(
+            "select e.ticket_id, e.hash from events e \
+             join unnest($1::uuid[], $2::bigint[]) as k(ticket_id, seq) \
+             on e.ticket_id = k.ticket_id and e.seq = k.seq",
+        )
+        .bind(head_ids)
+        .bind(head_seqs)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db("reading the previous events' hashes"))?;
+        for row in &rows {
+            let id: Uuid = row
+                .try_get("ticket_id")
+                .map_err(db("reading an event hash"))?;
+            let hash: Option<String> = row.try_get("hash").map_err(db("reading an event hash"))?;
+            if let Some(hash) = hash {
+                stored_heads.insert(id, hash);
+            }
         }
+    }
+    let ids = append_chained(tx, &events.iter().collect::<Vec<_>>(), stored_heads).await?;
+    events
+        .into_iter()
+        .map(|event| {
+            let key = (event.ticket_id.0, int(event.seq, "event seq")?);
+            let id = ids.get(&key).copied().ok_or_else(|| {
+                corrupt(format_args!(
+                    "event {} of ticket {} not appended",
+                    key.1, key.0
+                ))
+            })?;
+            Ok(StoredEvent { id, event })
+        })
+        .collect()
+}
+
+/// Appends events in one statement, each chained to the one before it of its ticket:
+/// the first of a ticket to its hash in `heads`, or to the genesis hash when it is the
+/// ticket's first event. Takes the event-log lock just before, as every append does,
+/// and returns the global ids by (ticket, seq).
+pub(crate) async fn append_chained(
+    tx: &mut Transaction<'static, Postgres>,
+    events: &[&Event],
+    mut heads: HashMap<Uuid, String>,
+) -> StoreResult<HashMap<(Uuid, i64), i64>> {
+    if events.is_empty() {
+        return Ok(HashMap::new());
     }
     let n = events.len();
     let mut ticket_ids = Vec::with_capacity(n);
@@ -474,8 +504,8 @@ async fn insert_event_batch(
     let mut jsons = Vec::with_capacity(n);
     let mut prev_hashes = Vec::with_capacity(n);
     let mut hashes = Vec::with_capacity(n);
-    for event in &events {
-        let prev_hash = match last_hash.get(&event.ticket_id.0) {
+    for event in events {
+        let prev_hash = match heads.get(&event.ticket_id.0) {
             Some(hash) => hash.clone(),
             None if event.seq <= 1 => chain::GENESIS.to_owned(),
             None => {
@@ -486,15 +516,15 @@ async fn insert_event_batch(
                 )));
             }
         };
-        let json = to_json(event, "event")?;
+        let json = to_json(*event, "event")?;
         let hash = chain::link(&prev_hash, &json);
-        last_hash.insert(event.ticket_id.0, hash.clone());
+        heads.insert(event.ticket_id.0, hash.clone());
         ticket_ids.push(event.ticket_id.0);
         seqs.push(int(event.seq, "event seq")?);
         versions.push(int(event.version, "event version")?);
         ats.push(nanos(event.at));
         actions.push(event.kind.action());
-        actor_ids.push(event.actor.id.clone());
+        actor_ids.push(event.actor.id.as_str());
         actor_roles.push(event.actor.role.as_str());
         jsons.push(json);
         prev_hashes.push(prev_hash);
@@ -504,7 +534,8 @@ async fn insert_event_batch(
         .execute(&mut **tx)
         .await
         .map_err(db("locking the event log"))?;
-    let rows = sqlx::query(
+    // In the order given, so ids follow it.
+    let rows: Vec<(i64, Uuid, i64)> = sqlx::query_as(
         "insert into events (ticket_id, seq, version, at, action, actor_id, actor_role, \
          event, prev_hash, hash) \
          select ticket_id, seq, version, at, action, actor_id, actor_role, event, prev_hash, hash \
@@ -527,26 +558,10 @@ async fn insert_event_batch(
     .fetch_all(&mut **tx)
     .await
     .map_err(db("appending events"))?;
-    let mut ids: HashMap<(Uuid, i64), i64> = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let id: i64 = row.try_get("id").map_err(db("appending events"))?;
-        let ticket_id: Uuid = row.try_get("ticket_id").map_err(db("appending events"))?;
-        let seq: i64 = row.try_get("seq").map_err(db("appending events"))?;
-        ids.insert((ticket_id, seq), id);
-    }
-    events
+    Ok(rows
         .into_iter()
-        .map(|event| {
-            let key = (event.ticket_id.0, int(event.seq, "event seq")?);
-            let id = ids.get(&key).copied().ok_or_else(|| {
-                corrupt(format_args!(
-                    "event {} of ticket {} not appended",
-                    key.1, key.0
-                ))
-            })?;
-            Ok(StoredEvent { id, event })
-        })
-        .collect()
+        .map(|(id, ticket, seq)| ((ticket, seq), id))
+        .collect())
 }
 
 /// Replaces the assignment rows of many tickets with those of their projections, in two
