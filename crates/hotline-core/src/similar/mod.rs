@@ -24,6 +24,8 @@
 
 use crate::classify::fold;
 
+pub mod index;
+
 /// Version of the fingerprint scheme (shingle size, seeds, band layout).
 pub const FINGERPRINT_VERSION: u32 = 1;
 /// Characters per shingle: character bigrams.
