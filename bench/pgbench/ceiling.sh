@@ -10,7 +10,7 @@
 # `hotline_ceiling_<pid>` next to it and drops it at the end. Settings (env):
 #   SCRIPT=ceiling   ceiling.sql: the ticket row and its first event only;
 #                    create.sql: every statement of a create (number counter,
-#                    fingerprint rows, assignment, event-log lock)
+#                    signature, assignment, event-log lock)
 #   CLIENTS="8 16 32"  client counts, one run each
 #   DURATION=20        seconds per run
 #   THREADS=2          pgbench worker threads
@@ -43,7 +43,7 @@ echo "script $script.sql, ${duration}s per run, server $(psql -qtA "$scratch" -c
 synchronous_commit=$(psql -qtA "$scratch" -c 'show synchronous_commit'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-8s %10s %9s %9s %9s %9s %9s\n' clients tps p50_ms p90_ms p99_ms p99.9_ms max_ms
 for c in $clients; do
-    psql -q "$scratch" -c "truncate events, assignments, ticket_stats, stats_backlog, ticket_fingerprints, ticket_signatures, \
+    psql -q "$scratch" -c "truncate events, assignments, ticket_stats, stats_backlog, ticket_signatures, \
 idempotency, tickets, ticket_numbers" > /dev/null
     psql -q "$scratch" -c "checkpoint" > /dev/null 2>&1 || true
     rm -f "$logs"/run*

@@ -1,6 +1,6 @@
 -- everything one CreateTicket writes, statement for statement: the idempotency
 -- claim, the day's ticket-number counter (a row every create of the day locks),
--- the ticket, its signature and 16 band keys, one assignment, the event-log lock
+-- the ticket, its signature, one assignment, the event-log lock
 -- (held to commit) and the event.
 \set region random(320500000, 320599999)
 \set lead random(1, 40)
@@ -25,8 +25,6 @@ returning id, created_at \gset
 update idempotency set ticket_id = ':id' where request_id = ':request_id';
 insert into ticket_signatures (ticket_id, signature)
     values (':id', decode(bench_text(1024), 'hex'));
-insert into ticket_fingerprints (band_key, created_at, ticket_id)
-    select (random() * 9e18)::bigint, :created_at, ':id' from generate_series(1, 16);
 insert into assignments (ticket_id, position, department_id, role, status)
     values (':id', 0, 'seed.gusu.env' || :lead, 'LEAD', 'PENDING_SIGN');
 select id from event_append_lock for update;

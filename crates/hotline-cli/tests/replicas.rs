@@ -96,15 +96,23 @@ impl Clients {
             .into_inner()
     }
 
+    /// The ticket's timeline; waits out the key's rate limit, as a polling client must.
     async fn timeline(&self, ticket_id: &str) -> Vec<pb::TimelineEvent> {
-        self.tickets()
-            .get_timeline(pb::GetTimelineRequest {
-                ticket_id: ticket_id.into(),
-            })
-            .await
-            .expect("timeline")
-            .into_inner()
-            .events
+        loop {
+            match self
+                .tickets()
+                .get_timeline(pb::GetTimelineRequest {
+                    ticket_id: ticket_id.into(),
+                })
+                .await
+            {
+                Ok(reply) => return reply.into_inner().events,
+                Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(status) => panic!("timeline: {status}"),
+            }
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 
 use hotline_core::TicketStatus;
 use hotline_core::similar::Signature;
-use hotline_store::{DeadlineQuery, PageRequest, SimilarQuery, Store, TicketFilter};
+use hotline_store::{DeadlineQuery, PageRequest, Store, TicketFilter};
 use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::{AssertSqlSafe, Connection as _, Executor as _, PgConnection};
@@ -168,18 +168,22 @@ async fn check_queries(store: &dyn Store) {
         .expect("closed tickets");
     let probe = closed.items.first().expect("a closed ticket");
     let signature = Signature::of(&probe.title, &probe.body).expect("a signature");
-    let candidates = store
-        .similar_candidates(&SimilarQuery {
-            bands: signature.band_keys().to_vec(),
-            limit: 200,
-            ..SimilarQuery::default()
-        })
-        .await
-        .expect("similar");
-    assert!(
-        candidates.iter().any(|c| c.ticket_id == probe.id),
-        "the probe's own fingerprint is not indexed"
+    let stored = store.signatures(&[probe.id]).await.expect("signatures");
+    assert_eq!(
+        stored,
+        [(probe.id, signature.clone())],
+        "the seeded signature is the text's"
     );
+    let recent = store
+        .recent_tickets(Timestamp::MIN)
+        .await
+        .expect("recent tickets");
+    let kept = recent
+        .tickets
+        .iter()
+        .find(|t| t.ticket_id == probe.id)
+        .expect("the probe is among the recent tickets");
+    assert_eq!(kept.bands, Some(signature.band_keys()));
 }
 
 #[tokio::test]

@@ -3,35 +3,36 @@
 //! trend against the previous window), and per-department statistics (三率,
 //! computed by `hotline_core::StatsBuilder` from the store's per-part rows).
 //!
-//! Duplicates and hotspots read the store's analysis indexes: phone and address
-//! look-ups by (value, creation time), text look-ups by the LSH band keys of the
-//! probe's fingerprint ([`hotline_core::similar`]), hotspots by grouped counts over
-//! the window. Their cost follows the matches, not the number of tickets stored.
+//! Duplicates are looked up in the server's in-memory index of the window's tickets
+//! ([`RecentIndex`]): by phone, by address, and by the LSH band keys of the probe's
+//! fingerprint ([`hotline_core::similar`]). Hotspots read grouped counts over the
+//! window from the store. Their cost follows the matches, not the number of tickets
+//! stored.
 
 use std::collections::HashMap;
 
+use hotline_core::similar::index::{Hit, TextFilter, TextHit};
 use hotline_core::similar::{SIMILAR_THRESHOLD, Signature, cluster};
 use hotline_core::{
     Calendar, Department, DepartmentId, DepartmentStats, StatsBuilder, Ticket, TicketId,
-    TicketStatus,
 };
-use hotline_store::{HotspotQuery, PageRequest, SimilarQuery, StatsQuery, Store, TicketFilter};
-use jiff::{SignedDuration, Timestamp};
+use hotline_store::{HotspotQuery, StatsQuery, Store, StoreError};
+use jiff::Timestamp;
 
 use crate::error::ApiError;
+use crate::recent::{RecentIndex, window_start};
+use crate::state::visible;
 
-/// How far back duplicates are looked for.
-pub const DUPLICATE_WINDOW: SignedDuration = SignedDuration::from_hours(24 * 30);
 /// Score of a same-phone match.
 const SAME_PHONE_SCORE: f64 = 0.9;
 /// Score of a same-address-and-category match.
 const SAME_ADDRESS_SCORE: f64 = 0.8;
-/// Candidates per page of a duplicate look-up by phone or address.
-const MATCH_PAGE: u32 = 50;
-/// Text candidates read from the band index per look-up, before scoring: also the
-/// newest rows read per band key, so it sets the look-up's cost. Five times the
-/// default answer of ten: a near-duplicate shares most keys and ranks first.
-const TEXT_CANDIDATES: u32 = 50;
+/// Candidates of a duplicate look-up by phone, and by address.
+const MATCH_PAGE: usize = 50;
+/// Text candidates scored per look-up: also the newest tickets taken per band key, so
+/// it sets the look-up's cost. Five times the default answer of ten: a near-duplicate
+/// shares most keys and ranks first.
+const TEXT_CANDIDATES: usize = 50;
 /// Region digits two tickets must share for a text match: the district.
 const TEXT_REGION_DIGITS: usize = 6;
 /// Ticket ids listed per hotspot.
@@ -91,110 +92,101 @@ pub struct Candidate {
     pub score: f64,
 }
 
-/// Finds duplicate candidates created within [`DUPLICATE_WINDOW`] before `now`,
-/// best first, at most `limit`; `scope` limits them to a department's tickets.
+/// Finds duplicate candidates created within the duplicate window before `now`,
+/// best first, at most `limit`; `scope` limits them to tickets a department sees.
+///
+/// The keys are looked up in the server's [`RecentIndex`], caught up first; the store
+/// is read only for the text candidates' signatures (to score them) and, for a
+/// department, for the candidates' parts.
 ///
 /// # Errors
 /// Store errors.
 pub async fn find_duplicates(
     store: &dyn Store,
+    recent: &RecentIndex,
     probe: &Probe,
     scope: Option<Vec<DepartmentId>>,
     now: Timestamp,
     limit: usize,
 ) -> Result<Vec<Candidate>, ApiError> {
-    let since = now.checked_sub(DUPLICATE_WINDOW).unwrap_or(Timestamp::MIN);
-    let base = TicketFilter {
-        created_after: Some(since),
-        departments: scope.clone(),
-        ..TicketFilter::default()
-    };
+    recent.catch_up(store, now).await?;
+    let since = window_start(now);
+    let signature = Signature::of(&probe.title, &probe.body);
+    // A department sees a share of the candidates: read more, before its scope thins them.
+    let widen = if scope.is_some() { 4 } else { 1 };
+    let (phone, address, text) = recent.read(|index| {
+        let phone = index.same_phone(&probe.phone, since, MATCH_PAGE * widen);
+        let address = match &probe.category {
+            Some(category) => {
+                index.same_address(&probe.address, category, since, MATCH_PAGE * widen)
+            }
+            None => Vec::new(),
+        };
+        let text = signature.as_ref().map_or_else(Vec::new, |signature| {
+            let filter = TextFilter {
+                category: probe.category.as_deref(),
+                region_prefix: probe.region_code.get(..TEXT_REGION_DIGITS).unwrap_or(""),
+                exclude: probe.exclude,
+            };
+            index.text_candidates(
+                &signature.band_keys(),
+                &filter,
+                since,
+                TEXT_CANDIDATES * widen,
+            )
+        });
+        (phone, address, text)
+    });
+
     let mut best: HashMap<TicketId, Candidate> = HashMap::new();
-    let mut offer = |id: TicketId, number: &str, reason: &'static str, score: f64| {
-        if Some(id) == probe.exclude {
+    let mut offer = |hit: &Hit, reason: &'static str, score: f64| {
+        if Some(hit.ticket_id) == probe.exclude {
             return;
         }
-        match best.get(&id) {
+        match best.get(&hit.ticket_id) {
             Some(existing) if existing.score >= score => {}
             _ => {
                 let candidate = Candidate {
-                    ticket_id: id,
-                    number: number.to_owned(),
+                    ticket_id: hit.ticket_id,
+                    number: hit.number.clone(),
                     reason,
                     score,
                 };
-                best.insert(id, candidate);
+                best.insert(hit.ticket_id, candidate);
             }
         }
     };
-    let live = |ticket: &&Ticket| ticket.status != TicketStatus::Merged;
-    let first_page = PageRequest {
-        size: MATCH_PAGE,
-        token: None,
-    };
-
-    if !probe.phone.is_empty() {
-        let filter = TicketFilter {
-            phone: Some(probe.phone.clone()),
-            ..base.clone()
-        };
-        for ticket in store
-            .list_tickets(&filter, &first_page)
-            .await?
-            .items
-            .iter()
-            .filter(live)
-        {
-            offer(ticket.id, &ticket.number, "same phone", SAME_PHONE_SCORE);
-        }
+    for hit in &phone {
+        offer(hit, "same phone", SAME_PHONE_SCORE);
     }
-    if let (false, Some(category)) = (probe.address.is_empty(), &probe.category) {
-        let filter = TicketFilter {
-            address: Some(probe.address.clone()),
-            category_prefix: Some(category.clone()),
-            ..base.clone()
-        };
-        let page = store.list_tickets(&filter, &first_page).await?;
-        for ticket in page
-            .items
-            .iter()
-            .filter(live)
-            .filter(|t| t.category.as_ref().is_some_and(|c| &c.path == category))
-        {
-            offer(
-                ticket.id,
-                &ticket.number,
-                "same address and category",
-                SAME_ADDRESS_SCORE,
-            );
-        }
+    for hit in &address {
+        offer(hit, "same address and category", SAME_ADDRESS_SCORE);
     }
-    if let Some(signature) = Signature::of(&probe.title, &probe.body) {
-        let query = SimilarQuery {
-            bands: signature.band_keys().to_vec(),
-            since: Some(since),
-            departments: scope,
-            region_prefix: probe
-                .region_code
-                .get(..TEXT_REGION_DIGITS)
-                .map(str::to_owned),
-            category: probe.category.clone(),
-            exclude: probe.exclude,
-            limit: TEXT_CANDIDATES,
-        };
-        for candidate in store.similar_candidates(&query).await? {
-            let score = signature.similarity(&candidate.signature);
-            if score >= SIMILAR_THRESHOLD {
-                offer(
-                    candidate.ticket_id,
-                    &candidate.number,
-                    "similar text",
-                    score,
-                );
+    if let (Some(signature), false) = (&signature, text.is_empty()) {
+        let ids: Vec<TicketId> = text.iter().map(|t| t.hit.ticket_id).collect();
+        let signatures: HashMap<TicketId, Signature> =
+            store.signatures(&ids).await?.into_iter().collect();
+        for TextHit { hit, .. } in &text {
+            if let Some(theirs) = signatures.get(&hit.ticket_id) {
+                let score = signature.similarity(theirs);
+                if score >= SIMILAR_THRESHOLD {
+                    offer(hit, "similar text", score);
+                }
             }
         }
     }
     let mut out: Vec<Candidate> = best.into_values().collect();
+    if let Some(scope) = scope {
+        let mut seen = Vec::with_capacity(out.len());
+        for candidate in out {
+            match store.get_ticket(candidate.ticket_id).await {
+                Ok(ticket) if visible(&ticket, &scope) => seen.push(candidate),
+                Ok(_) | Err(StoreError::NotFound { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        out = seen;
+    }
     out.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)

@@ -28,6 +28,7 @@ mod convert;
 mod error;
 mod notify;
 mod ratelimit;
+mod recent;
 mod service;
 mod settings;
 mod state;

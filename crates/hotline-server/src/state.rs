@@ -19,6 +19,7 @@ use crate::classifier::{ClassifierSlot, IntakeClassifier};
 use crate::convert::{Pii, Target, ticket_to_proto};
 use crate::error::ApiError;
 use crate::ratelimit::RateLimits;
+use crate::recent::RecentIndex;
 use crate::settings;
 
 /// Reference data read by every command, swapped whole when an admin changes it.
@@ -111,6 +112,8 @@ pub struct Shared {
     pub auto_dispatch_threshold: f64,
     /// The intake classifier in force, swapped by `ReloadClassifier`.
     pub classifier: ClassifierSlot,
+    /// The tickets duplicates are looked for among.
+    pub recent: RecentIndex,
 }
 
 impl Shared {
@@ -129,6 +132,7 @@ impl Shared {
     ) -> Result<Shared, ApiError> {
         let taxonomy = Taxonomy::builtin();
         let snapshot = load_snapshot(store.as_ref(), &taxonomy, &default_calendar).await?;
+        let recent = RecentIndex::load(store.as_ref(), Timestamp::now()).await?;
         let (bus, _) = broadcast::channel(BUS_CAPACITY);
         let (shutdown, _) = watch::channel(false);
         Ok(Shared {
@@ -148,6 +152,7 @@ impl Shared {
             time_zone_name,
             auto_dispatch_threshold,
             classifier: ClassifierSlot::new(IntakeClassifier::builtin()),
+            recent,
         })
     }
 

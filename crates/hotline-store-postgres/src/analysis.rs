@@ -1,15 +1,17 @@
-//! Duplicate detection and hotspot queries: each ticket's text fingerprint is
-//! written with the ticket, and look-ups walk the band-key index, so their cost
-//! follows the matching rows, not the number of tickets.
+//! Analysis reads: the recent tickets a server's duplicate index keeps (and their text
+//! signatures, written with each ticket), and the hotspot queries.
 
-use hotline_core::similar::{BANDS, Signature};
+use std::collections::HashSet;
+
+use hotline_core::similar::Signature;
+use hotline_core::similar::index::RecentTicket;
 use hotline_core::{DomainError, Ticket, TicketId, TicketStatus};
 use hotline_store::{
-    HotspotCount, HotspotQuery, MAX_PAGE_SIZE, SimilarCandidate, SimilarQuery, StoreError,
+    HotspotCount, HotspotQuery, MAX_PAGE_SIZE, MAX_RECENT_EVENTS, RecentTickets, StoreError,
     StoreResult,
 };
 use jiff::Timestamp;
-use sqlx::postgres::{PgPool, Postgres};
+use sqlx::postgres::{PgPool, PgRow, Postgres};
 use sqlx::{Row, Transaction};
 use uuid::Uuid;
 
@@ -17,14 +19,9 @@ use crate::codec::{from_nanos, nanos, ticket_from_json};
 use crate::error::{corrupt, db};
 use crate::sql::Sql;
 
-/// Most band keys one look-up may name: a few texts' worth.
-const MAX_BANDS: usize = 4 * BANDS;
-
-/// Writes new tickets' signatures and band keys, in their create transaction: two
-/// statements however many tickets. `None` for a text without shingles stores a null
-/// signature and no band keys. Each band row carries the ticket's region and category
-/// (fixed at creation) for look-ups to filter on without reading the tickets.
-pub(crate) async fn write_fingerprints(
+/// Writes new tickets' signatures, in their create transaction: one statement however
+/// many tickets. `None` for a text without shingles stores a null signature.
+pub(crate) async fn write_signatures(
     tx: &mut Transaction<'static, Postgres>,
     tickets: &[(&Ticket, Option<&Signature>)],
 ) -> StoreResult<()> {
@@ -46,134 +43,143 @@ pub(crate) async fn write_fingerprints(
     .execute(&mut **tx)
     .await
     .map_err(db("writing text signatures"))?;
-    let mut keys = Vec::with_capacity(tickets.len() * BANDS);
-    let mut created = Vec::with_capacity(tickets.len() * BANDS);
-    let mut owners = Vec::with_capacity(tickets.len() * BANDS);
-    let mut regions = Vec::with_capacity(tickets.len() * BANDS);
-    let mut categories = Vec::with_capacity(tickets.len() * BANDS);
-    for (ticket, signature) in tickets {
-        for key in signature.map(Signature::band_keys).into_iter().flatten() {
-            keys.push(key);
-            created.push(nanos(ticket.created_at));
-            owners.push(ticket.id.0);
-            regions.push(ticket.region_code.as_str());
-            categories.push(ticket.category.as_ref().map_or("", |c| c.path.as_str()));
-        }
-    }
-    if keys.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "insert into ticket_fingerprints (band_key, created_at, ticket_id, region_code, \
-         category_path) \
-         select * from unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[], $5::text[]) \
-         on conflict do nothing",
-    )
-    .bind(keys)
-    .bind(created)
-    .bind(owners)
-    .bind(regions)
-    .bind(categories)
-    .execute(&mut **tx)
-    .await
-    .map_err(db("writing band keys"))?;
     Ok(())
 }
 
-/// Appends the conditions a band-key row `f` must meet besides its key, tested on the
-/// row itself; only a department scope reads another table.
-fn push_candidate_filters(sql: &mut Sql, query: &SimilarQuery) {
-    if let Some(exclude) = query.exclude {
-        sql.push(" and f.ticket_id <> ").bind(exclude.0);
-    }
-    if let Some(departments) = &query.departments {
-        sql.push(" and exists (select 1 from assignments a where a.ticket_id = f.ticket_id");
-        sql.and_in("a.department_id", departments.iter().map(|d| d.as_str()));
-        sql.push(")");
-    }
-    if let Some(prefix) = query.region_prefix.as_deref().filter(|p| !p.is_empty()) {
-        sql.and_prefix("f.region_code", prefix);
-    }
+/// Reads a [`RecentTicket`] from `t.id, t.number, t.created_at, t.status, t.phone,
+/// t.address, t.category_path, t.region_code, s.signature`.
+fn recent_ticket(row: &PgRow) -> StoreResult<RecentTicket> {
+    let read = || db("reading a recent ticket");
+    let id: Uuid = row.try_get("id").map_err(read())?;
+    let status: String = row.try_get("status").map_err(read())?;
+    let created_at: i64 = row.try_get("created_at").map_err(read())?;
+    let signature: Option<Vec<u8>> = row.try_get("signature").map_err(read())?;
+    let bands = signature
+        .as_deref()
+        .map(|bytes| Signature::from_bytes(bytes).map_err(corrupt))
+        .transpose()?
+        .map(|signature| signature.band_keys());
+    Ok(RecentTicket {
+        ticket_id: TicketId(id),
+        number: row.try_get("number").map_err(read())?,
+        created_at: from_nanos(created_at)?,
+        status: status
+            .parse::<TicketStatus>()
+            .map_err(|_| corrupt(format_args!("ticket {id} has status {status:?}")))?,
+        phone: row.try_get("phone").map_err(read())?,
+        address: row.try_get("address").map_err(read())?,
+        category: row.try_get("category_path").map_err(read())?,
+        region_code: row.try_get("region_code").map_err(read())?,
+        bands,
+    })
 }
 
-/// Tickets sharing band keys with the probe, most shared first.
-pub(crate) async fn similar_candidates(
+/// See [`hotline_store::Store::recent_tickets`].
+pub(crate) async fn recent_tickets(pool: &PgPool, since: Timestamp) -> StoreResult<RecentTickets> {
+    // One snapshot for the cursor and the tickets.
+    let mut tx = pool.begin().await.map_err(db("reading recent tickets"))?;
+    sqlx::query("set transaction isolation level repeatable read, read only")
+        .execute(&mut *tx)
+        .await
+        .map_err(db("reading recent tickets"))?;
+    let cursor: i64 = sqlx::query_scalar("select coalesce(max(id), 0)::bigint from events")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("reading recent tickets"))?;
+    let rows = sqlx::query(
+        "select t.id, t.number, t.created_at, t.status, t.phone, t.address, t.category_path, \
+         t.region_code, s.signature from tickets t \
+         left join ticket_signatures s on s.ticket_id = t.id \
+         where t.created_at >= $1 order by t.created_at, t.id",
+    )
+    .bind(nanos(since))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db("reading recent tickets"))?;
+    tx.rollback().await.map_err(db("reading recent tickets"))?;
+    Ok(RecentTickets {
+        tickets: rows.iter().map(recent_ticket).collect::<StoreResult<_>>()?,
+        cursor,
+        events: 0,
+    })
+}
+
+/// See [`hotline_store::Store::recent_after`].
+pub(crate) async fn recent_after(
     pool: &PgPool,
-    query: &SimilarQuery,
-) -> StoreResult<Vec<SimilarCandidate>> {
-    let mut bands = query.bands.clone();
-    bands.sort_unstable();
-    bands.dedup();
-    if bands.is_empty() {
+    cursor: i64,
+    since: Timestamp,
+    limit: u32,
+) -> StoreResult<RecentTickets> {
+    let limit = limit.clamp(1, MAX_RECENT_EVENTS);
+    // Each event read comes back, joined to its ticket as it is now; events of tickets
+    // older than the window come back without the signature, to move the cursor.
+    let rows = sqlx::query(
+        "select e.id as event_id, t.created_at >= $1 as recent, t.id, t.number, t.created_at, \
+         t.status, t.phone, t.address, t.category_path, t.region_code, s.signature from \
+         (select id, ticket_id from events where id > $2 order by id limit $3) e \
+         join tickets t on t.id = e.ticket_id \
+         left join ticket_signatures s on s.ticket_id = t.id and t.created_at >= $1 \
+         order by e.id",
+    )
+    .bind(nanos(since))
+    .bind(cursor)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db("reading recent changes"))?;
+    let mut out = RecentTickets {
+        tickets: Vec::new(),
+        cursor,
+        events: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+    };
+    let mut seen = HashSet::new();
+    for row in &rows {
+        out.cursor = row
+            .try_get("event_id")
+            .map_err(db("reading recent changes"))?;
+        let recent: bool = row
+            .try_get("recent")
+            .map_err(db("reading recent changes"))?;
+        if recent {
+            let ticket = recent_ticket(row)?;
+            if seen.insert(ticket.ticket_id) {
+                out.tickets.push(ticket);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// See [`hotline_store::Store::signatures`].
+pub(crate) async fn signatures(
+    pool: &PgPool,
+    ids: &[TicketId],
+) -> StoreResult<Vec<(TicketId, Signature)>> {
+    if ids.is_empty() {
         return Ok(Vec::new());
     }
-    if bands.len() > MAX_BANDS {
-        return Err(StoreError::Rejected(DomainError::InvalidField {
-            field: "bands",
-            reason: format!("at most {MAX_BANDS} band keys per look-up"),
-        }));
-    }
-    let since = query.since.map_or(i64::MIN, nanos);
-    let limit = i64::from(query.effective_limit());
-    // Per band key, the newest matching rows (through the category index when the
-    // category is fixed); then one row per ticket with the number of keys it shares,
-    // joined to its ticket to leave merged ones out, best first.
-    let mut sql = Sql::new(
-        "select t.id, t.number, s.signature, h.shared from (\
-         select ticket_id, count(*) as shared, max(created_at) as created_at from (",
-    );
-    for (i, band) in bands.iter().enumerate() {
-        if i > 0 {
-            sql.push(" union all ");
-        }
-        sql.push(
-            "(select f.ticket_id, f.created_at from ticket_fingerprints f where f.band_key = ",
-        )
-        .bind(*band);
-        if let Some(category) = &query.category {
-            sql.push(" and f.category_path = ").bind(category.as_str());
-        }
-        sql.push(" and f.created_at >= ").bind(since);
-        push_candidate_filters(&mut sql, query);
-        sql.push(" order by f.created_at desc limit ")
-            .bind(limit)
-            .push(")");
-    }
-    sql.push(
-        ") u group by ticket_id) h join tickets t on t.id = h.ticket_id \
-         join ticket_signatures s on s.ticket_id = t.id where t.status <> ",
+    let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+    let rows = sqlx::query(
+        "select ticket_id, signature from ticket_signatures \
+         where ticket_id = any($1) and signature is not null",
     )
-    .bind(TicketStatus::Merged.as_str())
-    .push(" order by h.shared desc, h.created_at desc, h.ticket_id desc limit ")
-    .bind(limit);
-    let rows = sql
-        .build()
-        .fetch_all(pool)
-        .await
-        .map_err(db("finding similar tickets"))?;
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+    .map_err(db("reading text signatures"))?;
     rows.iter()
         .map(|row| {
-            let id: Uuid = row.try_get("id").map_err(db("finding similar tickets"))?;
-            let number: String = row
-                .try_get("number")
-                .map_err(db("finding similar tickets"))?;
-            let bytes: Option<Vec<u8>> = row
+            let id: Uuid = row
+                .try_get("ticket_id")
+                .map_err(db("reading text signatures"))?;
+            let bytes: Vec<u8> = row
                 .try_get("signature")
-                .map_err(db("finding similar tickets"))?;
-            let shared: i64 = row
-                .try_get("shared")
-                .map_err(db("finding similar tickets"))?;
-            let signature = bytes
-                .as_deref()
-                .ok_or_else(|| corrupt(format_args!("ticket {id} has bands but no signature")))
-                .and_then(|b| Signature::from_bytes(b).map_err(corrupt))?;
-            Ok(SimilarCandidate {
-                ticket_id: TicketId(id),
-                number,
-                signature,
-                shared_bands: u32::try_from(shared)
-                    .map_err(|_| corrupt(format_args!("{shared} shared bands")))?,
-            })
+                .map_err(db("reading text signatures"))?;
+            Ok((
+                TicketId(id),
+                Signature::from_bytes(&bytes).map_err(corrupt)?,
+            ))
         })
         .collect()
 }

@@ -129,7 +129,6 @@ impl PgStore {
         let mut event_rows = CopyBuf::default();
         let mut assignment_rows = CopyBuf::default();
         let mut signature_rows = CopyBuf::default();
-        let mut band_rows = CopyBuf::default();
         let mut stats_rows = CopyBuf::default();
         for history in tickets {
             let ticket = &history.ticket;
@@ -185,20 +184,6 @@ impl PgStore {
                 Some(s) => signature_rows.text(&id).bytes(&s.to_bytes()).end_row(),
                 None => signature_rows.text(&id).null().end_row(),
             }
-            if let Some(signature) = signature {
-                let mut keys = signature.band_keys().to_vec();
-                keys.sort_unstable();
-                keys.dedup();
-                for key in keys {
-                    band_rows
-                        .int(key)
-                        .int(c.created_at)
-                        .text(&id)
-                        .text(&c.region_code)
-                        .text(c.category_path.as_deref().unwrap_or(""))
-                        .end_row();
-                }
-            }
         }
         let counters = number_counters(tickets)?;
         let events = event_rows.rows;
@@ -236,13 +221,6 @@ impl PgStore {
             conn,
             "copy ticket_signatures (ticket_id, signature) from stdin",
             signature_rows,
-        )
-        .await?;
-        copy(
-            conn,
-            "copy ticket_fingerprints (band_key, created_at, ticket_id, region_code, category_path) \
-             from stdin",
-            band_rows,
         )
         .await?;
         let (centers, days, seqs): (Vec<String>, Vec<String>, Vec<i64>) =

@@ -530,7 +530,7 @@ async fn write(
         .iter()
         .map(|(_, decision, rows)| (&decision.ticket, rows.signature))
         .collect();
-    crate::analysis::write_fingerprints(tx, &fingerprints).await?;
+    crate::analysis::write_signatures(tx, &fingerprints).await?;
     let tickets: Vec<&Ticket> = decisions.iter().map(|(_, d, _)| &d.ticket).collect();
     crate::write_assignment_batch(tx, &tickets).await?;
     let ids = insert_events(tx, &decisions).await?;

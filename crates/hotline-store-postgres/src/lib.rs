@@ -43,14 +43,14 @@ use async_trait::async_trait;
 use hotline_core::similar::Signature;
 use hotline_core::{
     Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, Role,
-    Ticket, TicketId, TicketStatus, WarningLevel,
+    Ticket, TicketId, WarningLevel,
 };
 use hotline_store::chain;
 use hotline_store::{
     ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, HotspotCount,
-    HotspotQuery, MAX_SWEEP_BATCH, Page, PageRequest, Setting, SimilarCandidate, SimilarQuery,
-    StatsQuery, StatsTotals, Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch,
-    TicketCounts, TicketFilter,
+    HotspotQuery, MAX_SWEEP_BATCH, Page, PageRequest, RecentTickets, Setting, StatsQuery,
+    StatsTotals, Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch, TicketCounts,
+    TicketFilter,
 };
 use jiff::Timestamp;
 use sqlx::migrate::Migrator;
@@ -278,15 +278,6 @@ async fn update_ticket(
     .execute(&mut **tx)
     .await
     .map_err(db("updating a ticket"))?;
-    if done.rows_affected() == 1 && ticket.status == TicketStatus::Merged {
-        // A merged ticket is never a duplicate candidate (merging is final): its band keys
-        // would only take the place of live tickets in a look-up's newest rows.
-        sqlx::query("delete from ticket_fingerprints where ticket_id = $1")
-            .bind(ticket.id.0)
-            .execute(&mut **tx)
-            .await
-            .map_err(db("dropping a merged ticket's band keys"))?;
-    }
     Ok(done.rows_affected() == 1)
 }
 
@@ -1301,9 +1292,22 @@ impl Store for PgStore {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(bands = query.bands.len()))]
-    async fn similar_candidates(&self, query: &SimilarQuery) -> StoreResult<Vec<SimilarCandidate>> {
-        analysis::similar_candidates(&self.pool, query).await
+    #[tracing::instrument(skip_all)]
+    async fn recent_tickets(&self, since: Timestamp) -> StoreResult<RecentTickets> {
+        analysis::recent_tickets(&self.pool, since).await
+    }
+
+    async fn recent_after(
+        &self,
+        cursor: i64,
+        since: Timestamp,
+        limit: u32,
+    ) -> StoreResult<RecentTickets> {
+        analysis::recent_after(&self.pool, cursor, since, limit).await
+    }
+
+    async fn signatures(&self, ids: &[TicketId]) -> StoreResult<Vec<(TicketId, Signature)>> {
+        analysis::signatures(&self.pool, ids).await
     }
 
     #[tracing::instrument(skip_all, fields(region_digits = query.region_digits))]

@@ -1,98 +1,45 @@
-//! The analysis indexes: text fingerprints for duplicate look-ups and grouped counts
-//! for hotspots (see `migrations/sqlite/0003_analysis_indexes.sql`).
+//! Analysis reads: the recent tickets a server's duplicate index keeps (and their text
+//! signatures), and grouped counts for hotspots (see
+//! `migrations/sqlite/0003_analysis_indexes.sql`).
 
-use hotline_core::similar::{BANDS, Signature};
-use hotline_core::{DomainError, Ticket, TicketStatus};
+use std::collections::HashSet;
+
+use hotline_core::similar::Signature;
+use hotline_core::similar::index::RecentTicket;
+use hotline_core::{DomainError, Ticket, TicketId, TicketStatus};
 use hotline_store::{
-    HotspotCount, HotspotQuery, MAX_PAGE_SIZE, SimilarCandidate, SimilarQuery, StoreError,
+    HotspotCount, HotspotQuery, MAX_PAGE_SIZE, MAX_RECENT_EVENTS, RecentTickets, StoreError,
     StoreResult,
 };
 use jiff::Timestamp;
-use sqlx::sqlite::{Sqlite, SqlitePool};
+use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
 use sqlx::{Row, Transaction};
 
 use crate::codec::{from_nanos, nanos, ticket_from_json};
 use crate::error::{corrupt, db};
 use crate::sql::Sql;
 
-/// Most band keys one look-up takes: a few signatures' worth.
-const MAX_BANDS: usize = 4 * BANDS;
 /// Backlog tickets fingerprinted per transaction when the store opens.
 const BACKFILL_BATCH: i64 = 500;
 
-/// What each band-key row of a ticket carries besides its key: all fixed at creation,
-/// so look-ups filter on the rows without reading the tickets.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FingerprintKey<'a> {
-    pub ticket_id: &'a str,
-    pub created_at: i64,
-    pub region_code: &'a str,
-    pub category_path: Option<&'a str>,
-}
-
-impl<'a> FingerprintKey<'a> {
-    /// The key of `ticket`, whose id is spelled `ticket_id`.
-    pub(crate) fn of(ticket: &'a Ticket, ticket_id: &'a str) -> Self {
-        FingerprintKey {
-            ticket_id,
-            created_at: nanos(ticket.created_at),
-            region_code: &ticket.region_code,
-            category_path: ticket.category.as_ref().map(|c| c.path.as_str()),
-        }
-    }
-}
-
-/// Writes a ticket's signature (`None`: too little text to fingerprint) and band keys;
-/// idempotent, so the backfill may repeat it. The signature is computed by the caller,
-/// outside the write transaction.
-pub(crate) async fn write_fingerprint(
+/// Writes a ticket's signature (`None`: too little text to fingerprint); idempotent,
+/// so the backfill may repeat it. The signature is computed by the caller, outside the
+/// write transaction.
+pub(crate) async fn write_signature(
     tx: &mut Transaction<'static, Sqlite>,
-    key: &FingerprintKey<'_>,
+    ticket_id: &str,
     signature: Option<&Signature>,
 ) -> StoreResult<()> {
-    let FingerprintKey {
-        ticket_id,
-        created_at,
-        region_code,
-        category_path,
-    } = *key;
     sqlx::query("insert or replace into ticket_signatures (ticket_id, signature) values (?, ?)")
         .bind(ticket_id.to_owned())
         .bind(signature.map(Signature::to_bytes))
         .execute(&mut **tx)
         .await
         .map_err(db("writing a text signature"))?;
-    let Some(signature) = signature else {
-        return Ok(());
-    };
-    let mut sql = Sql::new(
-        "insert or ignore into ticket_fingerprints \
-         (band_key, created_at, ticket_id, region_code, category_path) values ",
-    );
-    for (i, band) in signature.band_keys().into_iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.push("(")
-            .bind(band)
-            .push(", ")
-            .bind(created_at)
-            .push(", ")
-            .bind(ticket_id)
-            .push(", ")
-            .bind(region_code)
-            .push(", ")
-            .bind(category_path.unwrap_or(""))
-            .push(")");
-    }
-    sql.build()
-        .execute(&mut **tx)
-        .await
-        .map_err(db("writing band keys"))?;
     Ok(())
 }
 
-/// Fingerprints the tickets filed before the fingerprint tables existed, in batches of
+/// Fingerprints the tickets filed before the signature table existed, in batches of
 /// one transaction each; returns how many. A no-op once the backlog is empty.
 pub(crate) async fn backfill(write: &SqlitePool) -> StoreResult<u64> {
     let mut done = 0u64;
@@ -102,8 +49,7 @@ pub(crate) async fn backfill(write: &SqlitePool) -> StoreResult<u64> {
             .await
             .map_err(db("starting the fingerprint backfill"))?;
         let rows = sqlx::query(
-            "select b.ticket_id, t.created_at, t.title, t.body, t.region_code, t.category_path \
-             from fingerprint_backlog b join tickets t on t.id = b.ticket_id limit ?",
+            "select b.ticket_id, t.title, t.body from fingerprint_backlog b join tickets t on t.id = b.ticket_id limit ?",
         )
         .bind(BACKFILL_BATCH)
         .fetch_all(&mut *tx)
@@ -122,29 +68,13 @@ pub(crate) async fn backfill(write: &SqlitePool) -> StoreResult<u64> {
             let id: String = row
                 .try_get("ticket_id")
                 .map_err(db("reading the fingerprint backlog"))?;
-            let created_at: i64 = row
-                .try_get("created_at")
-                .map_err(db("reading the fingerprint backlog"))?;
             let title: String = row
                 .try_get("title")
                 .map_err(db("reading the fingerprint backlog"))?;
             let body: String = row
                 .try_get("body")
                 .map_err(db("reading the fingerprint backlog"))?;
-            let region_code: String = row
-                .try_get("region_code")
-                .map_err(db("reading the fingerprint backlog"))?;
-            let category_path: Option<String> = row
-                .try_get("category_path")
-                .map_err(db("reading the fingerprint backlog"))?;
-            let signature = Signature::of(&title, &body);
-            let key = FingerprintKey {
-                ticket_id: &id,
-                created_at,
-                region_code: &region_code,
-                category_path: category_path.as_deref(),
-            };
-            write_fingerprint(&mut tx, &key, signature.as_ref()).await?;
+            write_signature(&mut tx, &id, Signature::of(&title, &body).as_ref()).await?;
             sqlx::query("delete from fingerprint_backlog where ticket_id = ?")
                 .bind(id)
                 .execute(&mut *tx)
@@ -158,104 +88,159 @@ pub(crate) async fn backfill(write: &SqlitePool) -> StoreResult<u64> {
     }
 }
 
-/// Appends the conditions a band-key row `f` must meet besides its key, tested on the
-/// row itself; only a department scope reads another table.
-fn push_candidate_filters(sql: &mut Sql, query: &SimilarQuery) {
-    if let Some(exclude) = query.exclude {
-        sql.push(" and f.ticket_id <> ").bind(exclude.to_string());
-    }
-    if let Some(departments) = &query.departments {
-        sql.push(" and exists (select 1 from assignments a where a.ticket_id = f.ticket_id");
-        sql.and_in("a.department_id", departments.iter().map(|d| d.as_str()));
-        sql.push(")");
-    }
-    if let Some(prefix) = query.region_prefix.as_deref().filter(|p| !p.is_empty()) {
-        sql.and_prefix("f.region_code", prefix);
-    }
+/// Reads a [`RecentTicket`] from `t.id, t.number, t.created_at, t.status, t.phone,
+/// t.address, t.category_path, t.region_code, s.signature`.
+fn recent_ticket(row: &SqliteRow) -> StoreResult<RecentTicket> {
+    let read = db("reading a recent ticket");
+    let id: String = row.try_get("id").map_err(read)?;
+    let status: String = row
+        .try_get("status")
+        .map_err(db("reading a recent ticket"))?;
+    let created_at: i64 = row
+        .try_get("created_at")
+        .map_err(db("reading a recent ticket"))?;
+    let signature: Option<Vec<u8>> = row
+        .try_get("signature")
+        .map_err(db("reading a recent ticket"))?;
+    let bands = signature
+        .as_deref()
+        .map(|bytes| Signature::from_bytes(bytes).map_err(corrupt))
+        .transpose()?
+        .map(|signature| signature.band_keys());
+    Ok(RecentTicket {
+        ticket_id: id
+            .parse()
+            .map_err(|_| corrupt(format_args!("ticket id {id:?}")))?,
+        number: row
+            .try_get("number")
+            .map_err(db("reading a recent ticket"))?,
+        created_at: from_nanos(created_at)?,
+        status: status
+            .parse::<TicketStatus>()
+            .map_err(|_| corrupt(format_args!("ticket {id} has status {status:?}")))?,
+        phone: row
+            .try_get("phone")
+            .map_err(db("reading a recent ticket"))?,
+        address: row
+            .try_get("address")
+            .map_err(db("reading a recent ticket"))?,
+        category: row
+            .try_get("category_path")
+            .map_err(db("reading a recent ticket"))?,
+        region_code: row
+            .try_get("region_code")
+            .map_err(db("reading a recent ticket"))?,
+        bands,
+    })
 }
 
-/// See [`hotline_store::Store::similar_candidates`].
-pub(crate) async fn similar_candidates(
+/// See [`hotline_store::Store::recent_tickets`].
+pub(crate) async fn recent_tickets(
     read: &SqlitePool,
-    query: &SimilarQuery,
-) -> StoreResult<Vec<SimilarCandidate>> {
-    let mut bands = query.bands.clone();
-    bands.sort_unstable();
-    bands.dedup();
-    if bands.is_empty() {
+    since: Timestamp,
+) -> StoreResult<RecentTickets> {
+    // One read transaction: the cursor and the tickets come from one snapshot.
+    let mut tx = read.begin().await.map_err(db("reading recent tickets"))?;
+    let cursor: i64 = sqlx::query_scalar("select coalesce(max(id), 0) from events")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("reading recent tickets"))?;
+    let rows = sqlx::query(
+        "select t.id, t.number, t.created_at, t.status, t.phone, t.address, t.category_path, \
+         t.region_code, s.signature from tickets t \
+         left join ticket_signatures s on s.ticket_id = t.id \
+         where t.created_at >= ? order by t.created_at, t.id",
+    )
+    .bind(nanos(since))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db("reading recent tickets"))?;
+    tx.rollback().await.map_err(db("reading recent tickets"))?;
+    Ok(RecentTickets {
+        tickets: rows.iter().map(recent_ticket).collect::<StoreResult<_>>()?,
+        cursor,
+        events: 0,
+    })
+}
+
+/// See [`hotline_store::Store::recent_after`].
+pub(crate) async fn recent_after(
+    read: &SqlitePool,
+    cursor: i64,
+    since: Timestamp,
+    limit: u32,
+) -> StoreResult<RecentTickets> {
+    let limit = limit.clamp(1, MAX_RECENT_EVENTS);
+    let since = nanos(since);
+    // Each event read comes back, joined to its ticket as it is now; events of tickets
+    // older than the window come back without the ticket's columns, to move the cursor.
+    let rows = sqlx::query(
+        "select e.id as event_id, t.created_at >= ? as recent, t.id, t.number, t.created_at, \
+         t.status, t.phone, t.address, t.category_path, t.region_code, s.signature from \
+         (select id, ticket_id from events where id > ? order by id limit ?) e \
+         join tickets t on t.id = e.ticket_id \
+         left join ticket_signatures s on s.ticket_id = t.id and t.created_at >= ? \
+         order by e.id",
+    )
+    .bind(since)
+    .bind(cursor)
+    .bind(i64::from(limit))
+    .bind(since)
+    .fetch_all(read)
+    .await
+    .map_err(db("reading recent changes"))?;
+    let mut out = RecentTickets {
+        tickets: Vec::new(),
+        cursor,
+        events: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+    };
+    let mut seen = HashSet::new();
+    for row in &rows {
+        out.cursor = row
+            .try_get("event_id")
+            .map_err(db("reading recent changes"))?;
+        let recent: bool = row
+            .try_get("recent")
+            .map_err(db("reading recent changes"))?;
+        if recent {
+            let ticket = recent_ticket(row)?;
+            if seen.insert(ticket.ticket_id) {
+                out.tickets.push(ticket);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// See [`hotline_store::Store::signatures`].
+pub(crate) async fn signatures(
+    read: &SqlitePool,
+    ids: &[TicketId],
+) -> StoreResult<Vec<(TicketId, Signature)>> {
+    if ids.is_empty() {
         return Ok(Vec::new());
     }
-    if bands.len() > MAX_BANDS {
-        return Err(StoreError::Rejected(DomainError::InvalidField {
-            field: "bands",
-            reason: format!("at most {MAX_BANDS} band keys per look-up"),
-        }));
-    }
-    let since = query.since.map_or(i64::MIN, nanos);
-    let limit = i64::from(query.effective_limit());
-    // Per band key, the newest matching rows, walking (band_key, created_at) backwards,
-    // or (band_key, category_path, created_at) when the category is fixed; then one row
-    // per ticket with the number of keys it shares, joined to its ticket to leave merged
-    // ones out, best first.
-    let mut sql = Sql::new(
-        "select t.id, t.number, s.signature, h.shared from (\
-         select ticket_id, count(*) as shared, max(created_at) as created_at from (",
-    );
-    for (i, band) in bands.iter().enumerate() {
-        if i > 0 {
-            sql.push(" union all ");
-        }
-        sql.push(
-            "select * from (select f.ticket_id, f.created_at from ticket_fingerprints f \
-             where f.band_key = ",
-        )
-        .bind(*band);
-        if let Some(category) = &query.category {
-            sql.push(" and f.category_path = ").bind(category.as_str());
-        }
-        sql.push(" and f.created_at >= ").bind(since);
-        push_candidate_filters(&mut sql, query);
-        sql.push(" order by f.created_at desc limit ")
-            .bind(limit)
-            .push(")");
-    }
-    sql.push(
-        ") group by ticket_id) h join tickets t on t.id = h.ticket_id \
-         join ticket_signatures s on s.ticket_id = t.id where t.status <> ",
-    )
-    .bind(TicketStatus::Merged.as_str())
-    .push(" order by h.shared desc, h.created_at desc, h.ticket_id desc limit ")
-    .bind(limit);
+    let mut sql =
+        Sql::new("select ticket_id, signature from ticket_signatures where signature is not null");
+    sql.and_in("ticket_id", ids.iter().map(ToString::to_string));
     let rows = sql
         .build()
         .fetch_all(read)
         .await
-        .map_err(db("finding similar tickets"))?;
+        .map_err(db("reading text signatures"))?;
     rows.iter()
         .map(|row| {
-            let id: String = row.try_get("id").map_err(db("finding similar tickets"))?;
-            let number: String = row
-                .try_get("number")
-                .map_err(db("finding similar tickets"))?;
-            let bytes: Option<Vec<u8>> = row
+            let id: String = row
+                .try_get("ticket_id")
+                .map_err(db("reading text signatures"))?;
+            let bytes: Vec<u8> = row
                 .try_get("signature")
-                .map_err(db("finding similar tickets"))?;
-            let shared: i64 = row
-                .try_get("shared")
-                .map_err(db("finding similar tickets"))?;
-            let signature = bytes
-                .as_deref()
-                .ok_or_else(|| corrupt(format_args!("ticket {id} has bands but no signature")))
-                .and_then(|b| Signature::from_bytes(b).map_err(corrupt))?;
-            Ok(SimilarCandidate {
-                ticket_id: id
-                    .parse()
+                .map_err(db("reading text signatures"))?;
+            Ok((
+                id.parse()
                     .map_err(|_| corrupt(format_args!("ticket id {id:?}")))?,
-                number,
-                signature,
-                shared_bands: u32::try_from(shared)
-                    .map_err(|_| corrupt(format_args!("{shared} shared bands")))?,
-            })
+                Signature::from_bytes(&bytes).map_err(corrupt)?,
+            ))
         })
         .collect()
 }

@@ -15,7 +15,7 @@ impl SqliteStore {
     /// ticket rows (deadline, warning light and next check derived on
     /// `calendar`, as [`Store`](hotline_store::Store) writes them), their
     /// events with the hash chain, assignments, statistics rows (times on
-    /// `calendar`) and text fingerprints, and raises
+    /// `calendar`) and text signatures, and raises
     /// the ticket-number counters past the numbers used. For seeding benchmark
     /// and demo databases; returns the number of events written.
     ///
@@ -59,8 +59,7 @@ impl SqliteStore {
             }
             write_assignments(&mut tx, ticket, calendar).await?;
             let signature = hotline_core::similar::Signature::of(&ticket.title, &ticket.body);
-            let key = analysis::FingerprintKey::of(ticket, &id);
-            analysis::write_fingerprint(&mut tx, &key, signature.as_ref()).await?;
+            analysis::write_signature(&mut tx, &id, signature.as_ref()).await?;
         }
         for (center, day, seq) in counters {
             sqlx::query(

@@ -239,7 +239,7 @@ async fn execute(
         .map_err(db(context))
 }
 
-/// Files one create: the request id look-up, the number, the ticket, its fingerprint,
+/// Files one create: the request id look-up, the number, the ticket, its signature,
 /// events, assignments and request id.
 async fn file_one(tx: &mut Transaction<'static, Sqlite>, filing: Filing) -> StoreResult<Created> {
     if let Some(request_id) = &filing.request_id {
@@ -278,12 +278,7 @@ async fn file_one(tx: &mut Transaction<'static, Sqlite>, filing: Filing) -> Stor
     let ticket = decision.ticket;
     insert_ticket(tx, &ticket, prepared.next_check_at).await?;
     let id = ticket.id.to_string();
-    crate::analysis::write_fingerprint(
-        tx,
-        &crate::analysis::FingerprintKey::of(&ticket, &id),
-        prepared.signature.as_ref(),
-    )
-    .await?;
+    crate::analysis::write_signature(tx, &id, prepared.signature.as_ref()).await?;
     let events = insert_events(tx, decision.events).await?;
     // A new ticket has no parts yet: no working time to measure.
     write_assignments(tx, &ticket, &hotline_core::AlwaysOpen).await?;

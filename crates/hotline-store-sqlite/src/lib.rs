@@ -22,9 +22,9 @@
 //!   transaction, guarded by the projection's `version`.
 //! - The schema lives in `migrations/sqlite` at the workspace root, embedded at build time
 //!   and applied on [`SqliteStore::open`], which then fingerprints any ticket filed before
-//!   the fingerprint tables existed.
-//! - Each ticket's text fingerprint (signature and LSH band keys) is written with the
-//!   ticket, so duplicate look-ups read the rows under the probe's keys, never the table.
+//!   the signature table existed.
+//! - Each ticket's text signature is written with the ticket. Duplicate look-ups run on
+//!   the server's in-memory index of recent tickets, which follows the event log.
 
 #![forbid(unsafe_code)]
 
@@ -44,14 +44,14 @@ use async_trait::async_trait;
 use hotline_core::similar::Signature;
 use hotline_core::{
     Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DomainError, Event, Role,
-    Ticket, TicketId, TicketStatus, WarningLevel,
+    Ticket, TicketId, WarningLevel,
 };
 use hotline_store::chain;
 use hotline_store::{
     ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, HotspotCount,
-    HotspotQuery, MAX_SWEEP_BATCH, Page, PageRequest, Setting, SimilarCandidate, SimilarQuery,
-    StatsQuery, StatsTotals, Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch,
-    TicketCounts, TicketFilter,
+    HotspotQuery, MAX_SWEEP_BATCH, Page, PageRequest, RecentTickets, Setting, StatsQuery,
+    StatsTotals, Store, StoreError, StoreResult, StoredEvent, SweepDue, SweptBatch, TicketCounts,
+    TicketFilter,
 };
 use jiff::Timestamp;
 use sqlx::migrate::Migrator;
@@ -330,15 +330,6 @@ async fn update_ticket(
     .execute(&mut **tx)
     .await
     .map_err(db("updating a ticket"))?;
-    if done.rows_affected() == 1 && ticket.status == TicketStatus::Merged {
-        // A merged ticket is never a duplicate candidate (merging is final): its band keys
-        // would only take the place of live tickets in a look-up's newest rows.
-        sqlx::query("delete from ticket_fingerprints where ticket_id = ?")
-            .bind(ticket.id.to_string())
-            .execute(&mut **tx)
-            .await
-            .map_err(db("dropping a merged ticket's band keys"))?;
-    }
     Ok(done.rows_affected() == 1)
 }
 
@@ -889,9 +880,22 @@ impl Store for SqliteStore {
         Ok(batch)
     }
 
-    #[tracing::instrument(skip_all, fields(bands = query.bands.len(), limit = query.limit))]
-    async fn similar_candidates(&self, query: &SimilarQuery) -> StoreResult<Vec<SimilarCandidate>> {
-        analysis::similar_candidates(&self.read, query).await
+    #[tracing::instrument(skip_all)]
+    async fn recent_tickets(&self, since: Timestamp) -> StoreResult<RecentTickets> {
+        analysis::recent_tickets(&self.read, since).await
+    }
+
+    async fn recent_after(
+        &self,
+        cursor: i64,
+        since: Timestamp,
+        limit: u32,
+    ) -> StoreResult<RecentTickets> {
+        analysis::recent_after(&self.read, cursor, since, limit).await
+    }
+
+    async fn signatures(&self, ids: &[TicketId]) -> StoreResult<Vec<(TicketId, Signature)>> {
+        analysis::signatures(&self.read, ids).await
     }
 
     #[tracing::instrument(skip_all, fields(region_digits = query.region_digits))]

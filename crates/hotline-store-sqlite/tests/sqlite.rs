@@ -8,7 +8,7 @@ use hotline_core::{
     DeadlinePolicy, DispatchTarget, DomainError, PolicyEntry, WarningLevel, Window, create_ticket,
 };
 use hotline_store::conformance::{self, World, appeal, create_request, operator, t0};
-use hotline_store::{DeadlineQuery, PageRequest, SimilarQuery, Store, StoreError, TicketFilter};
+use hotline_store::{DeadlineQuery, PageRequest, Store, StoreError, TicketFilter};
 use hotline_store_sqlite::{SqliteStore, migrate};
 use sqlx::Connection;
 use sqlx::sqlite::SqliteConnection;
@@ -36,7 +36,7 @@ async fn open_creates_a_wal_file_with_the_schema_applied() {
             .fetch_all(&mut conn)
             .await
             .expect("migrations table");
-    assert_eq!(applied, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(applied, [1, 2, 3, 4, 5, 6, 7]);
     conn.close().await.expect("close raw");
     store.close().await;
 }
@@ -391,7 +391,7 @@ async fn an_unreadable_due_row_is_put_off_and_holds_up_nothing() {
 }
 
 #[tokio::test]
-async fn upgrading_fingerprints_old_tickets_when_the_store_opens() {
+async fn upgrading_signs_old_tickets_when_the_store_opens() {
     let dir = tempfile::tempdir().expect("temp dir");
     // Tickets written by the current store, to copy into a file at the old schema.
     let source = dir.path().join("source.db");
@@ -453,20 +453,26 @@ async fn upgrading_fingerprints_old_tickets_when_the_store_opens() {
     conn.close().await.expect("close raw");
 
     let store = SqliteStore::open(&path).await.expect("open upgrades");
-    let probe = Signature::of(&texts[1].title, &texts[1].body).expect("letters");
-    let found = store
-        .similar_candidates(&SimilarQuery {
-            bands: probe.band_keys().to_vec(),
-            exclude: Some(texts[1].id),
-            ..SimilarQuery::default()
-        })
+    let ids: Vec<_> = texts.iter().map(|t| t.id).collect();
+    let signatures: std::collections::HashMap<_, _> = store
+        .signatures(&ids)
         .await
-        .expect("similar");
-    assert_eq!(
-        found.iter().map(|c| c.ticket_id).collect::<Vec<_>>(),
-        [texts[0].id],
-        "the old rewording is found, the other matter is not"
-    );
+        .expect("signatures")
+        .into_iter()
+        .collect();
+    for ticket in &texts {
+        assert_eq!(
+            signatures.get(&ticket.id),
+            Signature::of(&ticket.title, &ticket.body).as_ref(),
+            "the backfilled signature is the signature of the text"
+        );
+    }
+    let recent = store
+        .recent_tickets(jiff::Timestamp::MIN)
+        .await
+        .expect("recent tickets");
+    let probe = Signature::of(&texts[1].title, &texts[1].body).expect("letters");
+    assert_eq!(recent.tickets[1].bands, Some(probe.band_keys()));
     store.close().await;
 
     let mut conn = raw(&path).await;

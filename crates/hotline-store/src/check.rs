@@ -49,22 +49,6 @@ pub const ORPHAN_CHECKS: &[(&str, &str)] = &[
         "a text signature of a ticket that does not exist",
     ),
     (
-        "select distinct cast(f.ticket_id as text) from ticket_fingerprints f \
-         where not exists (select 1 from tickets t where t.id = f.ticket_id)",
-        "duplicate-search keys of a ticket that does not exist",
-    ),
-    (
-        "select distinct cast(f.ticket_id as text) from ticket_fingerprints f \
-         join tickets t on t.id = f.ticket_id \
-         where f.region_code <> t.region_code or f.category_path <> coalesce(t.category_path, '')",
-        "duplicate-search keys disagree with the ticket's region or category",
-    ),
-    (
-        "select distinct cast(f.ticket_id as text) from ticket_fingerprints f \
-         join tickets t on t.id = f.ticket_id where t.status = 'MERGED'",
-        "duplicate-search keys of a merged ticket",
-    ),
-    (
         "select distinct cast(s.ticket_id as text) from ticket_stats s \
          where not exists (select 1 from tickets t where t.id = s.ticket_id)",
         "statistics rows of a ticket that does not exist",

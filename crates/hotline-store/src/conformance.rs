@@ -23,7 +23,7 @@
 //! Every case ends with [`assert_projection_matches_events`]: for every ticket in the
 //! store, the stored projection equals the replay of its stored timeline.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -42,7 +42,7 @@ use hotline_core::similar::{SIMILAR_THRESHOLD, Signature};
 
 use crate::{
     ApiKeyRecord, Applied, CreateTicket, Created, DeadlineItem, DeadlineQuery, HotspotCount,
-    HotspotQuery, PageRequest, SimilarQuery, StatsQuery, Store, StoreError, StoreResult,
+    HotspotQuery, PageRequest, RecentTickets, StatsQuery, Store, StoreError, StoreResult,
     StoredEvent, SweptBatch, TicketFilter,
 };
 
@@ -95,7 +95,7 @@ macro_rules! __conformance_suite {
                 sweeper_takes_due_tickets_and_lights_each_level_once,
                 sweeper_closes_replied_tickets_nobody_calls_back,
                 deadline_listing_filters_by_level_and_follows_delegation,
-                similar_candidates_find_rewordings_within_window_and_scope,
+                recent_tickets_follow_the_event_log_within_the_window,
                 hotspot_counts_group_by_category_and_region_with_trend,
                 event_log_forms_a_verifiable_hash_chain_per_ticket,
                 department_totals_follow_every_change_of_a_part,
@@ -2629,21 +2629,32 @@ fn appeal_text(text: (&str, &str), category_path: &str, region: &str, phone: &st
     new
 }
 
-/// Returns the ids of similar candidates, in the order returned.
-async fn similar_ids<S: Store>(store: &S, query: &SimilarQuery) -> Vec<TicketId> {
-    match store.similar_candidates(query).await {
-        Ok(found) => found.into_iter().map(|c| c.ticket_id).collect(),
-        Err(error) => panic!("similar candidates: {error}"),
+/// Returns the recent tickets after `cursor`, failing the test on an error.
+async fn recent_after<S: Store>(
+    store: &S,
+    cursor: i64,
+    since: Timestamp,
+    limit: u32,
+) -> RecentTickets {
+    match store.recent_after(cursor, since, limit).await {
+        Ok(recent) => recent,
+        Err(error) => panic!("recent tickets after {cursor}: {error}"),
     }
 }
 
-/// Duplicate look-up by text fingerprint: a rewording by another caller is found
-/// (with the signature of its text, scoring above the threshold); a different matter
-/// of the same category is not; neither is a ticket older than the window, a merged
-/// one, the probe itself, nor one outside the caller's departments, region or category.
-pub async fn similar_candidates_find_rewordings_within_window_and_scope<B: Backend>(backend: &B) {
+fn recent_ids(recent: &RecentTickets) -> Vec<TicketId> {
+    recent.tickets.iter().map(|t| t.ticket_id).collect()
+}
+
+/// What a duplicate index is filled and kept current with: the tickets of the window
+/// as they are now (with their text's band keys), then, from the cursor on, each
+/// ticket of the window that an event touched, once, in the order of those events;
+/// tickets created before the window never. The signatures that score text matches
+/// are the signatures of the stored text.
+pub async fn recent_tickets_follow_the_event_log_within_the_window<B: Backend>(backend: &B) {
     let fx = Fixture::open(backend).await;
     let now = t0();
+    let since = now - days(30);
     let old = fx
         .create(
             appeal_text(NOISE_FIRST, NOISE, "320508001", "13900000001"),
@@ -2661,145 +2672,114 @@ pub async fn similar_candidates_find_rewordings_within_window_and_scope<B: Backe
         .await;
     let other = fx
         .create(
-            appeal_text(NOISE_OTHER, NOISE, "320508001", "13900000003"),
+            appeal_text(NOISE_OTHER, PROPERTY, "320508002", ""),
             now - days(1),
         )
         .await;
-    let elsewhere = fx
-        .create(
-            appeal_text(NOISE_FIRST, NOISE, "320508002", "13900000004"),
-            now - hours(20),
-        )
-        .await;
-    let elsewhere = fx
-        .dispatch(elsewhere.id, now - hours(19), STREET_B, &[])
-        .await;
-    let other_category = fx
-        .create(
-            appeal_text(NOISE_FIRST, PROPERTY, "320508001", "13900000005"),
-            now - hours(10),
-        )
-        .await;
-    let merged = fx
-        .create(
-            appeal_text(NOISE_FIRST, NOISE, "320508001", "13900000006"),
-            now - hours(5),
-        )
-        .await;
+    let mut blank = appeal_text(("", "？！"), NOISE, "320508001", "13900000004");
+    blank.title = "？".to_owned();
+    let blank = fx.create(blank, now - hours(2)).await;
+
+    let window = match fx.store.recent_tickets(since).await {
+        Ok(window) => window,
+        Err(error) => panic!("recent tickets: {error}"),
+    };
+    assert_eq!(
+        recent_ids(&window),
+        [first.id, other.id, blank.id],
+        "oldest first, none before the window"
+    );
+    assert!(window.cursor > 0, "the cursor is the newest event's id");
+    let kept = &window.tickets[0];
+    assert_eq!(kept.number, first.number);
+    assert_eq!(kept.created_at, first.created_at);
+    assert_eq!(kept.status, TicketStatus::Dispatched, "as it is now");
+    assert_eq!(kept.phone, "13900000002");
+    assert_eq!(kept.address, first.address);
+    assert_eq!(kept.category.as_deref(), Some(NOISE));
+    assert_eq!(kept.region_code, "320508001");
+    let first_signature = Signature::of(&first.title, &first.body).expect("letters");
+    assert_eq!(kept.bands, Some(first_signature.band_keys()));
+    assert_eq!(window.tickets[1].phone, "", "no phone stays empty");
+    assert_eq!(
+        window.tickets[2].bands, None,
+        "a text without letters has no keys"
+    );
+
+    // Nothing happened since: nothing to follow, the cursor stays.
+    let quiet = recent_after(fx.store.as_ref(), window.cursor, since, 100).await;
+    assert!(quiet.tickets.is_empty());
+    assert_eq!((quiet.cursor, quiet.events), (window.cursor, 0));
+
+    // Changes after the snapshot: a merge, an event on a ticket older than the
+    // window, a new ticket, and another change of the merged one.
     fx.ok(
-        merged.id,
+        other.id,
         &operator(),
-        now - hours(4),
+        now - hours(1),
         Command::Merge {
             master_id: first.id,
             master_status: first.status,
-            note: "同一工地".to_owned(),
+            note: "同一件事".to_owned(),
         },
     )
     .await;
-    let probe = fx
+    fx.dispatch(old.id, now - mins(50), STREET_B, &[]).await;
+    let late = fx
         .create(
-            appeal_text(NOISE_AGAIN, NOISE, "320508001", "13900000007"),
-            now,
+            appeal_text(NOISE_AGAIN, NOISE, "320508001", "13900000005"),
+            now - mins(30),
         )
         .await;
-
-    let signature = Signature::of(&probe.title, &probe.body).expect("the text has letters");
-    let base = SimilarQuery {
-        bands: signature.band_keys().to_vec(),
-        since: Some(now - days(30)),
-        exclude: Some(probe.id),
-        ..SimilarQuery::default()
-    };
-    let found = match fx.store.similar_candidates(&base).await {
-        Ok(found) => found,
-        Err(error) => panic!("similar candidates: {error}"),
-    };
-    let found_ids: BTreeSet<TicketId> = found.iter().map(|c| c.ticket_id).collect();
+    let changes = recent_after(fx.store.as_ref(), window.cursor, since, 100).await;
     assert_eq!(
-        found_ids,
-        BTreeSet::from([first.id, elsewhere.id, other_category.id]),
-        "rewordings in the window, not merged, not the different matter, not the probe"
+        recent_ids(&changes),
+        [other.id, late.id],
+        "each once, the old ticket never"
     );
-    for candidate in &found {
-        let stored = fx.get(candidate.ticket_id).await;
-        assert_eq!(candidate.number, stored.number);
-        assert_eq!(
-            Some(&candidate.signature),
-            Signature::of(&stored.title, &stored.body).as_ref(),
-            "the stored signature is the signature of the stored text"
-        );
-        assert!(candidate.shared_bands >= 1);
-        assert!(signature.similarity(&candidate.signature) >= SIMILAR_THRESHOLD);
+    assert!(
+        changes.events >= 3 && changes.events < 100,
+        "{} events read",
+        changes.events
+    );
+    assert_eq!(changes.tickets[0].status, TicketStatus::Merged);
+    let late_signature = Signature::of(&late.title, &late.body).expect("letters");
+    assert_eq!(changes.tickets[1].bands, Some(late_signature.band_keys()));
+    assert!(changes.cursor > window.cursor);
+    let after_all = recent_after(fx.store.as_ref(), changes.cursor, since, 100).await;
+    assert!(after_all.tickets.is_empty());
+    assert_eq!(after_all.cursor, changes.cursor);
+
+    // A limit reads that many events; following the cursor reads the rest, and a
+    // ticket touched again later comes again, as it is then.
+    let mut cursor = window.cursor;
+    let mut followed = Vec::new();
+    for _ in 0..20 {
+        let step = recent_after(fx.store.as_ref(), cursor, since, 1).await;
+        assert!(step.tickets.len() <= 1 && step.events <= 1);
+        if step.cursor == cursor {
+            break;
+        }
+        cursor = step.cursor;
+        followed.extend(recent_ids(&step));
     }
-    assert!(
-        found
-            .windows(2)
-            .all(|w| w[0].shared_bands >= w[1].shared_bands),
-        "most shared bands first"
-    );
+    followed.dedup();
+    assert_eq!(followed, [other.id, late.id]);
+    assert_eq!(cursor, changes.cursor);
 
-    let with_old = SimilarQuery {
-        since: Some(now - days(60)),
-        ..base.clone()
+    let signatures = match fx
+        .store
+        .signatures(&[first.id, late.id, blank.id, old.id])
+        .await
+    {
+        Ok(found) => found.into_iter().collect::<BTreeMap<_, _>>(),
+        Err(error) => panic!("signatures: {error}"),
     };
-    assert!(
-        similar_ids(fx.store.as_ref(), &with_old)
-            .await
-            .contains(&old.id)
-    );
-    let with_probe = SimilarQuery {
-        exclude: None,
-        ..base.clone()
-    };
-    assert!(
-        similar_ids(fx.store.as_ref(), &with_probe)
-            .await
-            .contains(&probe.id)
-    );
-
-    let street_a = SimilarQuery {
-        departments: Some(vec![STREET_A.into()]),
-        ..base.clone()
-    };
-    assert_eq!(similar_ids(fx.store.as_ref(), &street_a).await, [first.id]);
-    let nobody = SimilarQuery {
-        departments: Some(Vec::new()),
-        ..base.clone()
-    };
-    assert!(similar_ids(fx.store.as_ref(), &nobody).await.is_empty());
-    let same_place = SimilarQuery {
-        region_prefix: Some("320508001".to_owned()),
-        category: Some(NOISE.to_owned()),
-        ..base.clone()
-    };
-    assert_eq!(
-        similar_ids(fx.store.as_ref(), &same_place).await,
-        [first.id]
-    );
-    let one = SimilarQuery {
-        limit: 1,
-        ..base.clone()
-    };
-    assert_eq!(similar_ids(fx.store.as_ref(), &one).await.len(), 1);
-    let no_bands = SimilarQuery {
-        bands: Vec::new(),
-        ..base.clone()
-    };
-    assert!(similar_ids(fx.store.as_ref(), &no_bands).await.is_empty());
-
-    // The different matter is filed under its own keys: its own look-up finds it.
-    let other_signature = Signature::of(&other.title, &other.body).expect("letters");
-    let own = SimilarQuery {
-        bands: other_signature.band_keys().to_vec(),
-        since: Some(now - days(30)),
-        ..SimilarQuery::default()
-    };
-    assert!(
-        similar_ids(fx.store.as_ref(), &own)
-            .await
-            .contains(&other.id)
-    );
+    assert_eq!(signatures.len(), 3, "the blank text has none");
+    assert_eq!(signatures[&first.id], first_signature);
+    assert_eq!(signatures[&late.id], late_signature);
+    assert!(late_signature.similarity(&first_signature) >= SIMILAR_THRESHOLD);
+    assert!(matches!(fx.store.signatures(&[]).await, Ok(found) if found.is_empty()));
     assert_projection_matches_events(fx.store.as_ref()).await;
 }
 

@@ -14,9 +14,10 @@
 //! come, never the whole table.
 //!
 //! Analysis has its own indexes, so its cost follows the answer, not the table:
-//! each ticket's text fingerprint ([`hotline_core::similar::Signature`] and its
-//! band keys), written in the create transaction, serves
-//! [`Store::similar_candidates`]; an index on the creation time serves the
+//! each ticket's text fingerprint ([`hotline_core::similar::Signature`]) is
+//! written in the create transaction; duplicate look-ups run on a server's
+//! in-memory index of recent tickets, filled by [`Store::recent_tickets`] and
+//! kept current by [`Store::recent_after`]; an index on the creation time serves the
 //! grouped counts of [`Store::hotspot_counts`]; one narrow statistics row per
 //! lead or delegated part ([`stats`]), rewritten with the ticket, serves the
 //! per-department sums of [`Store::department_totals`].
@@ -32,6 +33,7 @@ pub mod stats;
 
 use async_trait::async_trait;
 use hotline_core::similar::Signature;
+use hotline_core::similar::index::RecentTicket;
 use hotline_core::{
     Calendar, Command, Context, DeadlineKind, Department, DepartmentId, DepartmentStats,
     DomainError, Event, NewTicket, Role, StatsPart, Ticket, TicketId, TicketStatus, WarningLevel,
@@ -305,56 +307,21 @@ pub struct Setting {
     pub updated_at: Timestamp,
 }
 
-/// Most candidates one [`Store::similar_candidates`] call returns.
-pub const MAX_SIMILAR_CANDIDATES: u32 = 200;
 /// Most groups one [`Store::hotspot_counts`] call returns.
 pub const MAX_HOTSPOT_GROUPS: u32 = 500;
+/// Most events one [`Store::recent_after`] call reads.
+pub const MAX_RECENT_EVENTS: u32 = 5000;
 
-/// A look-up of tickets whose text may describe the same matter as a probe's:
-/// those filed under at least one of the probe's band keys
-/// ([`Signature::band_keys`]). Unset filters match everything.
+/// Recent tickets as duplicate detection keeps them, and the position in the event
+/// log they are current as of: [`Store::recent_after`] goes on from there.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct SimilarQuery {
-    /// The probe's band keys; an empty list matches nothing.
-    pub bands: Vec<i64>,
-    /// Only tickets created at or after this instant (the duplicate window).
-    pub since: Option<Timestamp>,
-    /// Only tickets in which one of these departments holds or held a part, as
-    /// [`TicketFilter::departments`]: a department sees only its own candidates.
-    pub departments: Option<Vec<DepartmentId>>,
-    /// Only tickets whose region code starts with this.
-    pub region_prefix: Option<String>,
-    /// Only tickets of exactly this category path.
-    pub category: Option<String>,
-    /// Leaves this ticket out (the probe itself).
-    pub exclude: Option<TicketId>,
-    /// Candidates wanted; 0 or more than [`MAX_SIMILAR_CANDIDATES`] means that cap.
-    pub limit: u32,
-}
-
-impl SimilarQuery {
-    /// Returns the effective limit.
-    pub fn effective_limit(&self) -> u32 {
-        match self.limit {
-            0 => MAX_SIMILAR_CANDIDATES,
-            n => n.min(MAX_SIMILAR_CANDIDATES),
-        }
-    }
-}
-
-/// A ticket under one of the probe's band keys, with its signature to score it by.
-/// Only what scoring and answering need: a look-up may weigh a hundred candidates, and
-/// decoding each whole ticket would cost more than the look-up itself.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SimilarCandidate {
-    /// The candidate (never a MERGED one).
-    pub ticket_id: TicketId,
-    /// Its human number.
-    pub number: String,
-    /// Its text signature.
-    pub signature: Signature,
-    /// How many of the probe's band keys it is filed under, from 1.
-    pub shared_bands: u32,
+pub struct RecentTickets {
+    /// The tickets, in the order their first event was appended.
+    pub tickets: Vec<RecentTicket>,
+    /// The id of the last event they reflect (0 before any).
+    pub cursor: i64,
+    /// Events read ([`Store::recent_after`]): fewer than asked means none is left.
+    pub events: u32,
 }
 
 /// Grouped ticket counts for hotspot detection: tickets created in `[start, end)`
@@ -523,20 +490,39 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// [`StoreError::Unavailable`]; nothing of a failed batch is written.
     async fn sweep_due(&self, ctx: &Context<'_>, limit: u32) -> StoreResult<SweptBatch>;
 
-    /// Lists tickets filed under at least one of `query.bands` (their text
-    /// fingerprints share a band with the probe's), never MERGED ones, most shared
-    /// bands first, then newest; at most [`SimilarQuery::effective_limit`]. The
-    /// caller scores them with [`Signature::similarity`].
-    ///
-    /// Backends keep each ticket's signature and band keys, written in the
-    /// transaction that creates the ticket, in an index on (band key, creation
-    /// time), each row carrying the ticket's region and category: per key at most
-    /// the limit's newest matching rows are read, so the cost follows the limit,
-    /// not the number of tickets stored or filed under a key.
+    /// Lists the tickets created at or after `since` as they are now (oldest first),
+    /// read in one snapshot with the id of the newest event in it. A server fills its
+    /// duplicate index ([`hotline_core::similar::index`]) from this once, then follows
+    /// [`Store::recent_after`].
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`].
-    async fn similar_candidates(&self, query: &SimilarQuery) -> StoreResult<Vec<SimilarCandidate>>;
+    /// [`StoreError::Unavailable`]; [`StoreError::Internal`] for an unreadable row.
+    async fn recent_tickets(&self, since: Timestamp) -> StoreResult<RecentTickets>;
+
+    /// Lists the tickets created at or after `since` that the events after `cursor`
+    /// touched (at most `limit` events read, [`MAX_RECENT_EVENTS`] at most), as they
+    /// are now, each once, in the order of their first such event; and the id of the
+    /// last event read (`cursor` when there is none).
+    ///
+    /// Event ids grow in commit order: every transaction appending events holds
+    /// the event log until it commits, and takes its ids under that hold. So an
+    /// event after the cursor cannot commit later than one already read, and
+    /// following the cursor misses no change, whichever replica made it.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`]; [`StoreError::Internal`] for an unreadable row.
+    async fn recent_after(
+        &self,
+        cursor: i64,
+        since: Timestamp,
+        limit: u32,
+    ) -> StoreResult<RecentTickets>;
+
+    /// Returns the text signatures of those of `ids` that have one, in no order.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`]; [`StoreError::Internal`] for an unreadable row.
+    async fn signatures(&self, ids: &[TicketId]) -> StoreResult<Vec<(TicketId, Signature)>>;
 
     /// Counts tickets per (category, region prefix) in the window and the previous
     /// window (see [`HotspotQuery`]), keeps groups with at least `min_count` in the

@@ -301,7 +301,8 @@ impl DuplicateIndex {
     /// The entries under `key` at chain `position`, newest first, created at or after
     /// `since`, at most [`MAX_WALK`].
     fn walk(&self, position: usize, key: u64, since: Timestamp) -> impl Iterator<Item = &Entry> {
-        self.walk_slots(position, key, since).map(|(_, entry)| entry)
+        self.walk_slots(position, key, since)
+            .map(|(_, entry)| entry)
     }
 
     fn walk_slots(

@@ -101,6 +101,7 @@ impl TicketApi {
         // must not turn a successful create into an error.
         let duplicates = match find_duplicates(
             shared.store.as_ref(),
+            &shared.recent,
             &probe,
             None,
             now,
@@ -210,6 +211,7 @@ impl TicketApi {
         let scope = self.shared.scope(principal, &self.shared.snapshot());
         let found = find_duplicates(
             self.shared.store.as_ref(),
+            &self.shared.recent,
             &probe,
             scope,
             Timestamp::now(),

@@ -36,7 +36,12 @@ fn ids(hits: &[Hit]) -> Vec<TicketId> {
 fn same_phone_is_newest_first_within_the_window_and_skips_merged() {
     let mut index = DuplicateIndex::new();
     for n in 0..5 {
-        index.upsert(ticket(n, i64::try_from(n).unwrap() * 10, "13800000000", None));
+        index.upsert(ticket(
+            n,
+            i64::try_from(n).expect("small") * 10,
+            "13800000000",
+            None,
+        ));
     }
     index.upsert(ticket(9, 45, "13900000000", None));
     let mut merged = ticket(3, 30, "13800000000", None);
@@ -46,7 +51,10 @@ fn same_phone_is_newest_first_within_the_window_and_skips_merged() {
     let found = index.same_phone("13800000000", at(10), 10);
     assert_eq!(ids(&found), vec![id(4), id(2), id(1)]);
     assert_eq!(found[0].number, "SZ-20260601-000004");
-    assert_eq!(ids(&index.same_phone("13800000000", at(0), 2)), vec![id(4), id(2)]);
+    assert_eq!(
+        ids(&index.same_phone("13800000000", at(0), 2)),
+        vec![id(4), id(2)]
+    );
     assert!(index.same_phone("", at(0), 10).is_empty());
     assert_eq!(index.len(), 6, "an update does not add a ticket");
 }
@@ -59,7 +67,10 @@ fn same_address_needs_the_same_category_now() {
     other.category = Some("城乡建设/物业管理".to_owned());
     index.upsert(other.clone());
     let noise = "环境保护/噪声污染";
-    assert_eq!(ids(&index.same_address("姑苏区人民路1号", noise, at(0), 10)), vec![id(1)]);
+    assert_eq!(
+        ids(&index.same_address("姑苏区人民路1号", noise, at(0), 10)),
+        vec![id(1)]
+    );
     // Reclassified: found under its new category only.
     other.category = Some(noise.to_owned());
     index.upsert(other);
@@ -93,40 +104,77 @@ fn text_candidates_rank_by_shared_bands_then_newest() {
         exclude: None,
     };
     let found = index.text_candidates(&probe, &filter, at(0), 10);
-    let got: Vec<(TicketId, u32)> = found.iter().map(|t| (t.hit.ticket_id, t.shared_bands)).collect();
+    let got: Vec<(TicketId, u32)> = found
+        .iter()
+        .map(|t| (t.hit.ticket_id, t.shared_bands))
+        .collect();
     assert_eq!(got, vec![(id(3), 16), (id(1), 8), (id(2), 1)]);
 
-    let exclude = TextFilter { exclude: Some(id(3)), ..filter.clone() };
-    assert_eq!(index.text_candidates(&probe, &exclude, at(0), 1)[0].hit.ticket_id, id(1));
-    let other_category = TextFilter { category: Some("交通"), ..filter };
-    assert!(index.text_candidates(&probe, &other_category, at(0), 10).is_empty());
-    assert_eq!(index.text_candidates(&probe, &TextFilter::default(), at(3), 10).len(), 1);
+    let exclude = TextFilter {
+        exclude: Some(id(3)),
+        ..filter.clone()
+    };
+    assert_eq!(
+        index.text_candidates(&probe, &exclude, at(0), 1)[0]
+            .hit
+            .ticket_id,
+        id(1)
+    );
+    let other_category = TextFilter {
+        category: Some("交通"),
+        ..filter
+    };
+    assert!(
+        index
+            .text_candidates(&probe, &other_category, at(0), 10)
+            .is_empty()
+    );
+    assert_eq!(
+        index
+            .text_candidates(&probe, &TextFilter::default(), at(3), 10)
+            .len(),
+        1
+    );
 }
 
 #[test]
 fn expiry_forgets_the_oldest_and_their_keys() {
     let mut index = DuplicateIndex::new();
     for n in 0..3000u128 {
-        let second = i64::try_from(n).unwrap();
+        let second = i64::try_from(n).expect("small");
         index.upsert(ticket(n, second, &format!("phone-{}", n % 7), None));
     }
     index.expire(at(2900));
     assert_eq!(index.len(), 100);
-    assert!(index.heads.len() <= 7 + 1, "dead heads were cleaned: {}", index.heads.len());
+    assert!(
+        index.heads.len() <= 7 + 1,
+        "dead heads were cleaned: {}",
+        index.heads.len()
+    );
     let found = index.same_phone("phone-3", Timestamp::MIN, 100);
     assert!(found.iter().all(|h| h.created_at >= at(2900)));
     assert_eq!(found.len(), 15);
     // A ticket forgotten and seen again (a late update) is kept, but stays out of
     // look-ups of the window.
     index.upsert(ticket(5, 5, "phone-5", None));
-    assert!(index.same_phone("phone-5", at(2900), 100).iter().all(|h| h.ticket_id != id(5)));
+    assert!(
+        index
+            .same_phone("phone-5", at(2900), 100)
+            .iter()
+            .all(|h| h.ticket_id != id(5))
+    );
 }
 
 #[test]
 fn renumbering_keeps_every_chain() {
     let mut index = DuplicateIndex::new();
     for n in 0..50u128 {
-        index.upsert(ticket(n, i64::try_from(n).unwrap(), &format!("p{}", n % 3), None));
+        index.upsert(ticket(
+            n,
+            i64::try_from(n).expect("small"),
+            &format!("p{}", n % 3),
+            None,
+        ));
     }
     index.expire(at(20));
     let before = index.same_phone("p1", Timestamp::MIN, 100);
@@ -134,7 +182,10 @@ fn renumbering_keeps_every_chain() {
     assert_eq!(index.first_slot, 0);
     assert_eq!(index.same_phone("p1", Timestamp::MIN, 100), before);
     index.upsert(ticket(100, 100, "p1", None));
-    assert_eq!(index.same_phone("p1", Timestamp::MIN, 1)[0].ticket_id, id(100));
+    assert_eq!(
+        index.same_phone("p1", Timestamp::MIN, 1)[0].ticket_id,
+        id(100)
+    );
 }
 
 /// The index's answers, computed by scanning every ticket kept.
@@ -145,7 +196,11 @@ struct Model {
 
 impl Model {
     fn upsert(&mut self, ticket: RecentTicket) {
-        match self.tickets.iter_mut().find(|t| t.ticket_id == ticket.ticket_id) {
+        match self
+            .tickets
+            .iter_mut()
+            .find(|t| t.ticket_id == ticket.ticket_id)
+        {
             Some(kept) => {
                 kept.status = ticket.status;
                 kept.category = ticket.category;
@@ -155,7 +210,11 @@ impl Model {
     }
 
     fn expire(&mut self, before: Timestamp) {
-        let gone = self.tickets.iter().take_while(|t| t.created_at < before).count();
+        let gone = self
+            .tickets
+            .iter()
+            .take_while(|t| t.created_at < before)
+            .count();
         self.tickets.drain(..gone);
     }
 
@@ -177,7 +236,13 @@ impl Model {
             .collect()
     }
 
-    fn text(&self, bands: &[i64; BANDS], category: Option<&str>, since: Timestamp, limit: usize) -> Vec<(TicketId, u32)> {
+    fn text(
+        &self,
+        bands: &[i64; BANDS],
+        category: Option<&str>,
+        since: Timestamp,
+        limit: usize,
+    ) -> Vec<(TicketId, u32)> {
         let mut shared: HashMap<TicketId, (u32, Timestamp)> = HashMap::new();
         for key in bands {
             for t in self
@@ -189,16 +254,26 @@ impl Model {
                 shared.entry(t.ticket_id).or_insert((0, t.created_at)).0 += 1;
             }
         }
-        let mut out: Vec<(TicketId, u32, Timestamp)> =
-            shared.into_iter().map(|(id, (n, at))| (id, n, at)).collect();
+        let mut out: Vec<(TicketId, u32, Timestamp)> = shared
+            .into_iter()
+            .map(|(id, (n, at))| (id, n, at))
+            .collect();
         out.sort_by(|a, b| b.1.cmp(&a.1).then((b.2, b.0).cmp(&(a.2, a.0))));
-        out.into_iter().take(limit).map(|(id, n, _)| (id, n)).collect()
+        out.into_iter()
+            .take(limit)
+            .map(|(id, n, _)| (id, n))
+            .collect()
     }
 }
 
 #[derive(Debug, Clone)]
 enum Op {
-    Add { phone: u8, band: u8, category: bool, gap: u8 },
+    Add {
+        phone: u8,
+        band: u8,
+        category: bool,
+        gap: u8,
+    },
     Merge(u8),
     Recategorise(u8),
     Expire(u8),
@@ -217,7 +292,7 @@ fn op() -> impl Strategy<Value = Op> {
 /// Band keys sharing `band`-dependent keys with each other: tickets of one `band`
 /// share all keys, neighbours share some.
 fn bands_of(band: u8) -> [i64; BANDS] {
-    std::array::from_fn(|b| i64::from(band) + i64::from(b as u8 % 3 == 0) * 100 + b as i64 * 1000)
+    std::array::from_fn(|b| i64::from(band) + i64::from(b % 3 == 0) * 100 + b as i64 * 1000)
 }
 
 proptest! {
