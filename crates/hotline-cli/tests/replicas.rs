@@ -376,6 +376,50 @@ async fn three_replicas_share_notifications_and_deadlines_and_survive_losing_red
         assert!(Instant::now() < probe_deadline, "C never heard A");
     }
 
+    // A ticket filed on one replica is a duplicate candidate on the others at once: each
+    // catches its duplicate index up from the event log before looking.
+    let mut first_call = complaint("平江路100号门口水管爆裂");
+    if let Some(citizen) = first_call.citizen.as_mut() {
+        citizen.phone = "13955550001".into();
+    }
+    let on_c_ticket = on_c
+        .tickets()
+        .create_ticket(first_call.clone())
+        .await
+        .expect("create on C")
+        .into_inner()
+        .ticket
+        .expect("ticket");
+    let again = on_b
+        .tickets()
+        .create_ticket(first_call)
+        .await
+        .expect("create on B")
+        .into_inner();
+    assert!(
+        again
+            .duplicates
+            .iter()
+            .any(|d| d.ticket_id == on_c_ticket.id),
+        "B finds C's ticket at once: {:?}",
+        again.duplicates
+    );
+    let again_id = again.ticket.expect("ticket").id;
+    let similar = on_a
+        .tickets()
+        .find_similar(pb::FindSimilarRequest {
+            ticket_id: again_id,
+            ..pb::FindSimilarRequest::default()
+        })
+        .await
+        .expect("find similar on A")
+        .into_inner();
+    assert!(
+        similar.candidates.iter().any(|d| d.ticket_id == on_c_ticket.id),
+        "A finds it too: {:?}",
+        similar.candidates
+    );
+
     // 300 tickets through random replicas; all overdue at once, swept by three sweepers.
     let seed = u64::from(std::process::id()) ^ 0x9e37_79b9_7f4a_7c15;
     let tickets = load(&replicas, TICKETS, seed, "甲").await;
