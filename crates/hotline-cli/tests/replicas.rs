@@ -415,7 +415,10 @@ async fn three_replicas_share_notifications_and_deadlines_and_survive_losing_red
         .expect("find similar on A")
         .into_inner();
     assert!(
-        similar.candidates.iter().any(|d| d.ticket_id == on_c_ticket.id),
+        similar
+            .candidates
+            .iter()
+            .any(|d| d.ticket_id == on_c_ticket.id),
         "A finds it too: {:?}",
         similar.candidates
     );

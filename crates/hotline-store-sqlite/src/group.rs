@@ -25,19 +25,21 @@
 //!   batch that would have succeeded gets that error instead: none is acknowledged, and
 //!   the rollback leaves nothing of the batch behind.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hotline_core::similar::Signature;
-use hotline_core::{DomainError, Unnumbered};
-use hotline_store::{Created, StoreError, StoreResult};
+use hotline_core::{DomainError, Ticket, Unnumbered};
+use hotline_store::{Created, StoreError, StoreResult, StoredEvent, chain};
 use jiff::Timestamp;
-use sqlx::Transaction;
 use sqlx::sqlite::{Sqlite, SqlitePool};
+use sqlx::{Row, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::codec::{nanos, ticket_from_json};
-use crate::error::db;
+use crate::codec::{TicketColumns, int, nanos, ticket_from_json, to_json};
+use crate::error::{corrupt, db};
+use crate::sql::Sql;
 use crate::{begin_write, insert_events, insert_ticket, write_assignments};
 
 /// Most creates one transaction files. Bounds the time a batch holds the write lock
@@ -165,29 +167,36 @@ async fn file_batch(
         }
     }
     let size = batch.len();
-    let mut answers = Vec::with_capacity(size);
-    let mut pending = batch.into_iter();
-    while let Some(Job { filing, reply }) = pending.next() {
-        match file_in_savepoint(&mut tx, filing).await {
-            Ok(outcome) => answers.push((reply, outcome)),
-            Err(broken) => {
-                // The transaction itself failed (e.g. disk full or I/O error: SQLite
-                // rolled it back). Nothing of the batch is written; nobody is told
-                // otherwise.
-                tracing::error!(error = %broken, batch = size, "filing a batch of tickets failed");
-                drop(tx);
-                let replies = answers
-                    .into_iter()
-                    .map(|(reply, _)| reply)
-                    .chain(std::iter::once(reply))
-                    .chain(pending.map(|job| job.reply));
-                for reply in replies {
-                    let _ = reply.send(Err(for_each_caller(&broken)));
+    let filings: Vec<&Filing> = batch.iter().map(|job| &job.filing).collect();
+    let together = file_together(&mut tx, &filings).await;
+    let answers = match together {
+        Ok(outcomes) => batch
+            .into_iter()
+            .map(|job| job.reply)
+            .zip(outcomes)
+            .collect::<Vec<_>>(),
+        Err(error) => {
+            // A statement of the batch failed: file each create on its own, so that only
+            // the one at fault fails.
+            tracing::debug!(error = %error, batch = size, "filing the batch one create at a time");
+            if let Err(error) = tx.rollback().await {
+                tracing::warn!(error = %error, "rolling back a failed batch");
+            }
+            tx = match begin_write(pool).await {
+                Ok(tx) => tx,
+                Err(error) => {
+                    for job in batch {
+                        let _ = job.reply.send(Err(for_each_caller(&error)));
+                    }
+                    return;
                 }
-                return;
+            };
+            match file_one_by_one(&mut tx, batch).await {
+                Some(answers) => answers,
+                None => return,
             }
         }
-    }
+    };
     match tx.commit().await.map_err(db("committing")) {
         Ok(()) => {
             let commits = counts.commits.fetch_add(1, Ordering::Relaxed) + 1;
@@ -210,6 +219,405 @@ async fn file_batch(
             }
         }
     }
+}
+
+/// Files each create in its own savepoint; `None` when the transaction as a whole failed,
+/// after telling every caller.
+async fn file_one_by_one(
+    tx: &mut Transaction<'static, Sqlite>,
+    batch: Vec<Job>,
+) -> Option<Vec<(oneshot::Sender<StoreResult<Created>>, StoreResult<Created>)>> {
+    let size = batch.len();
+    let mut answers = Vec::with_capacity(size);
+    let mut pending = batch.into_iter();
+    while let Some(Job { filing, reply }) = pending.next() {
+        match file_in_savepoint(tx, filing).await {
+            Ok(outcome) => answers.push((reply, outcome)),
+            Err(broken) => {
+                // The transaction itself failed (e.g. disk full or I/O error: SQLite
+                // rolled it back). Nothing of the batch is written; nobody is told
+                // otherwise.
+                tracing::error!(error = %broken, batch = size, "filing a batch of tickets failed");
+                let replies = answers
+                    .into_iter()
+                    .map(|(reply, _)| reply)
+                    .chain(std::iter::once(reply))
+                    .chain(pending.map(|job| job.reply));
+                for reply in replies {
+                    let _ = reply.send(Err(for_each_caller(&broken)));
+                }
+                return None;
+            }
+        }
+    }
+    Some(answers)
+}
+
+/// How one create of a batch is answered.
+enum Plan {
+    /// Decided without writing: a request id seen before, or a refusal.
+    Answered(Box<StoreResult<Created>>),
+    /// The `n`th ticket filed by this batch.
+    Filed(usize),
+    /// A repeat, within the batch, of the request id of the `n`th ticket filed.
+    Repeat(usize),
+}
+
+/// A ticket this batch files.
+struct Filed<'a> {
+    decision: hotline_core::Decision,
+    prepared: &'a Prepared,
+    filing: &'a Filing,
+}
+
+/// Files a whole batch in a fixed number of statements (request ids, numbers, tickets,
+/// signatures, events, request ids again), however many creates it holds. An error
+/// means a statement failed and the transaction must be rolled back: the caller then
+/// files the creates one at a time, so that only the one at fault fails.
+async fn file_together(
+    tx: &mut Transaction<'static, Sqlite>,
+    filings: &[&Filing],
+) -> StoreResult<Vec<StoreResult<Created>>> {
+    let seen = seen_request_ids(tx, filings).await?;
+    let mut counters: HashMap<(&str, &str), i64> = HashMap::new();
+    let mut first_filed: HashMap<&str, usize> = HashMap::new();
+    let mut filed: Vec<Filed<'_>> = Vec::new();
+    let mut plans = Vec::with_capacity(filings.len());
+    for filing in filings {
+        let request_id = filing.request_id.as_deref();
+        if let Some(ticket) = request_id.and_then(|id| seen.get(id)) {
+            plans.push(Plan::Answered(Box::new(Ok(Created {
+                ticket: ticket.clone(),
+                events: Vec::new(),
+                created: false,
+            }))));
+            continue;
+        }
+        if let Some(&n) = request_id.and_then(|id| first_filed.get(id)) {
+            plans.push(Plan::Repeat(n));
+            continue;
+        }
+        let prepared = match &filing.verdict {
+            Ok(prepared) => prepared,
+            Err(refusal) => {
+                plans.push(Plan::Answered(Box::new(Err(StoreError::Rejected(
+                    refusal.clone(),
+                )))));
+                continue;
+            }
+        };
+        let key = (filing.center.as_str(), filing.day.as_str());
+        let last = match counters.get(&key) {
+            Some(last) => *last,
+            None => last_number(tx, key).await?,
+        };
+        let seq = last + 1;
+        let number = format!("{}-{}-{seq:06}", filing.center, filing.day);
+        match prepared.unnumbered.clone().number(&number) {
+            Ok(decision) => {
+                counters.insert(key, seq);
+                if let Some(id) = request_id {
+                    first_filed.insert(id, filed.len());
+                }
+                plans.push(Plan::Filed(filed.len()));
+                filed.push(Filed {
+                    decision,
+                    prepared,
+                    filing,
+                });
+            }
+            Err(refusal) => {
+                counters.insert(key, last);
+                plans.push(Plan::Answered(Box::new(Err(StoreError::Rejected(refusal)))));
+            }
+        }
+    }
+    let mut events = if filed.is_empty() {
+        Vec::new()
+    } else {
+        insert_tickets(tx, &filed).await?;
+        insert_signatures(tx, &filed).await?;
+        let events = insert_new_events(tx, &filed).await?;
+        for ticket in filed.iter().map(|f| &f.decision.ticket) {
+            if !ticket.assignments.is_empty() {
+                // A new ticket has no parts yet: no working time to measure.
+                write_assignments(tx, ticket, &hotline_core::AlwaysOpen).await?;
+            }
+        }
+        insert_request_ids(tx, &filed).await?;
+        write_counters(tx, &counters).await?;
+        events
+    };
+    let answers = plans
+        .into_iter()
+        .map(|plan| match plan {
+            Plan::Answered(answer) => *answer,
+            Plan::Filed(n) => Ok(Created {
+                ticket: filed[n].decision.ticket.clone(),
+                events: std::mem::take(&mut events[n]),
+                created: true,
+            }),
+            Plan::Repeat(n) => Ok(Created {
+                ticket: filed[n].decision.ticket.clone(),
+                events: Vec::new(),
+                created: false,
+            }),
+        })
+        .collect();
+    Ok(answers)
+}
+
+/// The tickets of the batch's request ids filed by earlier transactions.
+async fn seen_request_ids(
+    tx: &mut Transaction<'static, Sqlite>,
+    filings: &[&Filing],
+) -> StoreResult<HashMap<String, Ticket>> {
+    let ids: Vec<&str> = filings
+        .iter()
+        .filter_map(|f| f.request_id.as_deref())
+        .collect();
+    let mut seen = HashMap::new();
+    if ids.is_empty() {
+        return Ok(seen);
+    }
+    let mut sql = Sql::new(
+        "select i.request_id, t.projection from idempotency i \
+         join tickets t on t.id = i.ticket_id where 1",
+    );
+    sql.and_in("i.request_id", ids);
+    let rows = sql
+        .build()
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db("looking up request ids"))?;
+    for row in rows {
+        let id: String = row
+            .try_get("request_id")
+            .map_err(db("looking up request ids"))?;
+        let json: String = row
+            .try_get("projection")
+            .map_err(db("looking up request ids"))?;
+        seen.insert(id, ticket_from_json(&json)?);
+    }
+    Ok(seen)
+}
+
+/// The last number handed out on `(center, day)`, 0 before the first.
+async fn last_number(
+    tx: &mut Transaction<'static, Sqlite>,
+    (center, day): (&str, &str),
+) -> StoreResult<i64> {
+    let last: Option<i64> =
+        sqlx::query_scalar("select last_seq from ticket_numbers where center = ? and day = ?")
+            .bind(center.to_owned())
+            .bind(day.to_owned())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db("reading a ticket number counter"))?;
+    Ok(last.unwrap_or(0))
+}
+
+async fn write_counters(
+    tx: &mut Transaction<'static, Sqlite>,
+    counters: &HashMap<(&str, &str), i64>,
+) -> StoreResult<()> {
+    for ((center, day), last) in counters {
+        sqlx::query(
+            "insert into ticket_numbers (center, day, last_seq) values (?, ?, ?) \
+             on conflict (center, day) do update set last_seq = excluded.last_seq",
+        )
+        .bind((*center).to_owned())
+        .bind((*day).to_owned())
+        .bind(*last)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("advancing a ticket number counter"))?;
+    }
+    Ok(())
+}
+
+async fn insert_tickets(
+    tx: &mut Transaction<'static, Sqlite>,
+    filed: &[Filed<'_>],
+) -> StoreResult<()> {
+    let mut sql = Sql::new(
+        "insert into tickets (id, number, status, version, lead_department_id, region_code, \
+         category_path, phone, address, title, body, created_at, updated_at, deadline_kind, \
+         deadline_at, warning_level, next_check_at, projection) values ",
+    );
+    for (i, f) in filed.iter().enumerate() {
+        let c = TicketColumns::with_next_check(&f.decision.ticket, f.prepared.next_check_at)?;
+        sql.push(if i == 0 { "(" } else { ", (" })
+            .bind(c.id)
+            .push(", ")
+            .bind(c.number)
+            .push(", ")
+            .bind(c.status)
+            .push(", ")
+            .bind(c.version)
+            .push(", ")
+            .bind(c.lead_department_id)
+            .push(", ")
+            .bind(c.region_code)
+            .push(", ")
+            .bind(c.category_path)
+            .push(", ")
+            .bind(c.phone)
+            .push(", ")
+            .bind(c.address)
+            .push(", ")
+            .bind(c.title)
+            .push(", ")
+            .bind(c.body)
+            .push(", ")
+            .bind(c.created_at)
+            .push(", ")
+            .bind(c.updated_at)
+            .push(", ")
+            .bind(c.deadline_kind)
+            .push(", ")
+            .bind(c.deadline_at)
+            .push(", ")
+            .bind(c.warning_level)
+            .push(", ")
+            .bind(c.next_check_at)
+            .push(", ")
+            .bind(c.projection)
+            .push(")");
+    }
+    sql.build()
+        .execute(&mut **tx)
+        .await
+        .map(drop)
+        .map_err(db("inserting tickets"))
+}
+
+async fn insert_signatures(
+    tx: &mut Transaction<'static, Sqlite>,
+    filed: &[Filed<'_>],
+) -> StoreResult<()> {
+    let mut sql = Sql::new("insert into ticket_signatures (ticket_id, signature) values ");
+    for (i, f) in filed.iter().enumerate() {
+        sql.push(if i == 0 { "(" } else { ", (" })
+            .bind(f.decision.ticket.id.to_string())
+            .push(", ")
+            .bind(f.prepared.signature.as_ref().map(Signature::to_bytes))
+            .push(")");
+    }
+    sql.build()
+        .execute(&mut **tx)
+        .await
+        .map(drop)
+        .map_err(db("writing text signatures"))
+}
+
+/// Appends the new tickets' events, each ticket's chain starting at the genesis hash;
+/// returns them per ticket with their ids.
+async fn insert_new_events(
+    tx: &mut Transaction<'static, Sqlite>,
+    filed: &[Filed<'_>],
+) -> StoreResult<Vec<Vec<StoredEvent>>> {
+    let mut sql = Sql::new(
+        "insert into events (ticket_id, seq, version, at, action, actor_id, actor_role, event, \
+         prev_hash, hash) values ",
+    );
+    let mut first = true;
+    for f in filed {
+        let mut prev = chain::GENESIS.to_owned();
+        for (expected, event) in (1..).zip(&f.decision.events) {
+            if event.seq != expected {
+                return Err(corrupt(format_args!(
+                    "a new ticket's event {} is not number {expected}",
+                    event.seq
+                )));
+            }
+            let json = to_json(event, "event")?;
+            let hash = chain::link(&prev, &json);
+            sql.push(if first { "(" } else { ", (" })
+                .bind(event.ticket_id.to_string())
+                .push(", ")
+                .bind(int(event.seq, "event seq")?)
+                .push(", ")
+                .bind(int(event.version, "event version")?)
+                .push(", ")
+                .bind(nanos(event.at))
+                .push(", ")
+                .bind(event.kind.action())
+                .push(", ")
+                .bind(event.actor.id.clone())
+                .push(", ")
+                .bind(event.actor.role.as_str())
+                .push(", ")
+                .bind(json)
+                .push(", ")
+                .bind(std::mem::replace(&mut prev, hash.clone()))
+                .push(", ")
+                .bind(hash)
+                .push(")");
+            first = false;
+        }
+    }
+    sql.push(" returning id, ticket_id, seq");
+    let rows = sql
+        .build()
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db("appending events"))?;
+    let mut ids: HashMap<(String, i64), i64> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id: i64 = row.try_get("id").map_err(db("appending events"))?;
+        let ticket: String = row.try_get("ticket_id").map_err(db("appending events"))?;
+        let seq: i64 = row.try_get("seq").map_err(db("appending events"))?;
+        ids.insert((ticket, seq), id);
+    }
+    filed
+        .iter()
+        .map(|f| {
+            let ticket = f.decision.ticket.id.to_string();
+            f.decision
+                .events
+                .iter()
+                .map(|event| {
+                    let seq = int(event.seq, "event seq")?;
+                    let id = ids.remove(&(ticket.clone(), seq)).ok_or_else(|| {
+                        corrupt(format_args!("no id came back for event {seq} of {ticket}"))
+                    })?;
+                    Ok(StoredEvent {
+                        id,
+                        event: event.clone(),
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+async fn insert_request_ids(
+    tx: &mut Transaction<'static, Sqlite>,
+    filed: &[Filed<'_>],
+) -> StoreResult<()> {
+    let mut sql = Sql::new("insert into idempotency (request_id, ticket_id, created_at) values ");
+    let mut any = false;
+    for f in filed {
+        if let Some(request_id) = &f.filing.request_id {
+            sql.push(if any { ", (" } else { "(" })
+                .bind(request_id.as_str())
+                .push(", ")
+                .bind(f.decision.ticket.id.to_string())
+                .push(", ")
+                .bind(nanos(f.filing.now))
+                .push(")");
+            any = true;
+        }
+    }
+    if !any {
+        return Ok(());
+    }
+    sql.build()
+        .execute(&mut **tx)
+        .await
+        .map(drop)
+        .map_err(db("recording request ids"))
 }
 
 /// Files one create inside its own savepoint. The outer error means the transaction as a

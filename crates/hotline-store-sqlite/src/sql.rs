@@ -11,6 +11,20 @@ use sqlx::sqlite::{Sqlite, SqliteArguments};
 pub(crate) enum Value {
     Text(String),
     Int(i64),
+    Blob(Vec<u8>),
+    Null,
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(value: Vec<u8>) -> Self {
+        Value::Blob(value)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Value::Null, Into::into)
+    }
 }
 
 impl From<String> for Value {
@@ -125,6 +139,8 @@ impl Sql {
             query = match value {
                 Value::Text(text) => query.bind(text),
                 Value::Int(int) => query.bind(int),
+                Value::Blob(bytes) => query.bind(bytes),
+                Value::Null => query.bind(None::<i64>),
             };
         }
         query
