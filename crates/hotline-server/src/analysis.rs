@@ -129,7 +129,7 @@ pub async fn find_duplicates(
                 exclude: probe.exclude,
             };
             index.text_candidates(
-                &signature.band_keys(),
+                signature,
                 &filter,
                 since,
                 TEXT_CANDIDATES * widen,
@@ -162,17 +162,26 @@ pub async fn find_duplicates(
     for hit in &address {
         offer(hit, "same address and category", SAME_ADDRESS_SCORE);
     }
-    if let (Some(signature), false) = (&signature, text.is_empty()) {
-        let ids: Vec<TicketId> = text.iter().map(|t| t.hit.ticket_id).collect();
-        let signatures: HashMap<TicketId, Signature> =
-            store.signatures(&ids).await?.into_iter().collect();
-        for TextHit { hit, .. } in &text {
-            if let Some(theirs) = signatures.get(&hit.ticket_id) {
-                let score = signature.similarity(theirs);
-                if score >= SIMILAR_THRESHOLD {
-                    offer(hit, "similar text", score);
-                }
-            }
+    // Candidates too old for the index to hold their signature are scored from the store.
+    let unscored: Vec<TicketId> = text
+        .iter()
+        .filter(|t| t.similarity.is_none())
+        .map(|t| t.hit.ticket_id)
+        .collect();
+    let stored: HashMap<TicketId, Signature> = match (&signature, unscored.is_empty()) {
+        (Some(_), false) => store.signatures(&unscored).await?.into_iter().collect(),
+        _ => HashMap::new(),
+    };
+    for TextHit {
+        hit, similarity, ..
+    } in &text
+    {
+        let score = similarity.or_else(|| {
+            let theirs = stored.get(&hit.ticket_id)?;
+            signature.as_ref().map(|s| s.similarity(theirs))
+        });
+        if let Some(score) = score.filter(|s| *s >= SIMILAR_THRESHOLD) {
+            offer(hit, "similar text", score);
         }
     }
     let mut out: Vec<Candidate> = best.into_values().collect();

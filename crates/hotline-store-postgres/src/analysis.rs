@@ -54,11 +54,10 @@ fn recent_ticket(row: &PgRow) -> StoreResult<RecentTicket> {
     let status: String = row.try_get("status").map_err(read())?;
     let created_at: i64 = row.try_get("created_at").map_err(read())?;
     let signature: Option<Vec<u8>> = row.try_get("signature").map_err(read())?;
-    let bands = signature
+    let signature = signature
         .as_deref()
         .map(|bytes| Signature::from_bytes(bytes).map_err(corrupt))
-        .transpose()?
-        .map(|signature| signature.band_keys());
+        .transpose()?;
     Ok(RecentTicket {
         ticket_id: TicketId(id),
         number: row.try_get("number").map_err(read())?,
@@ -70,7 +69,7 @@ fn recent_ticket(row: &PgRow) -> StoreResult<RecentTicket> {
         address: row.try_get("address").map_err(read())?,
         category: row.try_get("category_path").map_err(read())?,
         region_code: row.try_get("region_code").map_err(read())?,
-        bands,
+        signature,
     })
 }
 

@@ -102,11 +102,10 @@ fn recent_ticket(row: &SqliteRow) -> StoreResult<RecentTicket> {
     let signature: Option<Vec<u8>> = row
         .try_get("signature")
         .map_err(db("reading a recent ticket"))?;
-    let bands = signature
+    let signature = signature
         .as_deref()
         .map(|bytes| Signature::from_bytes(bytes).map_err(corrupt))
-        .transpose()?
-        .map(|signature| signature.band_keys());
+        .transpose()?;
     Ok(RecentTicket {
         ticket_id: id
             .parse()
@@ -130,7 +129,7 @@ fn recent_ticket(row: &SqliteRow) -> StoreResult<RecentTicket> {
         region_code: row
             .try_get("region_code")
             .map_err(db("reading a recent ticket"))?,
-        bands,
+        signature,
     })
 }
 

@@ -472,7 +472,7 @@ async fn upgrading_signs_old_tickets_when_the_store_opens() {
         .await
         .expect("recent tickets");
     let probe = Signature::of(&texts[1].title, &texts[1].body).expect("letters");
-    assert_eq!(recent.tickets[1].bands, Some(probe.band_keys()));
+    assert_eq!(recent.tickets[1].signature.as_ref(), Some(&probe));
     store.close().await;
 
     let mut conn = raw(&path).await;

@@ -2699,11 +2699,11 @@ pub async fn recent_tickets_follow_the_event_log_within_the_window<B: Backend>(b
     assert_eq!(kept.category.as_deref(), Some(NOISE));
     assert_eq!(kept.region_code, "320508001");
     let first_signature = Signature::of(&first.title, &first.body).expect("letters");
-    assert_eq!(kept.bands, Some(first_signature.band_keys()));
+    assert_eq!(kept.signature.as_ref(), Some(&first_signature));
     assert_eq!(window.tickets[1].phone, "", "no phone stays empty");
     assert_eq!(
-        window.tickets[2].bands, None,
-        "a text without letters has no keys"
+        window.tickets[2].signature, None,
+        "a text without letters has none"
     );
 
     // Nothing happened since: nothing to follow, the cursor stays.
@@ -2744,7 +2744,7 @@ pub async fn recent_tickets_follow_the_event_log_within_the_window<B: Backend>(b
     );
     assert_eq!(changes.tickets[0].status, TicketStatus::Merged);
     let late_signature = Signature::of(&late.title, &late.body).expect("letters");
-    assert_eq!(changes.tickets[1].bands, Some(late_signature.band_keys()));
+    assert_eq!(changes.tickets[1].signature.as_ref(), Some(&late_signature));
     assert!(changes.cursor > window.cursor);
     let after_all = recent_after(fx.store.as_ref(), changes.cursor, since, 100).await;
     assert!(after_all.tickets.is_empty());

@@ -10,14 +10,16 @@
 //! Each key heads a chain through the tickets filed under it, newest first: a
 //! look-up walks a few links per key, whatever the number of tickets kept. A
 //! ticket costs about 0.5 KB (its keys, chain links, number, region and
-//! category); the signatures that score text candidates stay in the store.
+//! category), and 0.5 KB more for its signature, which scores it as a text
+//! candidate: signatures are kept for the newest tickets only, up to a cap, and
+//! older candidates are scored from the store.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use jiff::Timestamp;
 
-use super::BANDS;
+use super::{BANDS, Signature};
 use crate::{TicketId, TicketStatus};
 
 /// Keys per ticket: its phone, its address, and its text's band keys.
@@ -28,6 +30,8 @@ const PHONE: usize = 0;
 const ADDRESS: usize = 1;
 /// The end of a chain.
 const NONE: u32 = u32::MAX;
+/// Signatures an index keeps unless told otherwise: 100,000 tickets' worth, 51 MB.
+pub const DEFAULT_SIGNATURE_CAP: usize = 100_000;
 /// Most links walked per key in one look-up: bounds a look-up when thousands of
 /// tickets share a key (a hot template, a hotline's own switchboard number).
 pub const MAX_WALK: usize = 500;
@@ -51,9 +55,8 @@ pub struct RecentTicket {
     pub category: Option<String>,
     /// Region code.
     pub region_code: String,
-    /// Band keys of its text ([`super::Signature::band_keys`]); `None` when the
-    /// text has no fingerprint.
-    pub bands: Option<[i64; BANDS]>,
+    /// Its text's fingerprint; `None` when the text has none.
+    pub signature: Option<Signature>,
 }
 
 /// A ticket found under a key.
@@ -68,12 +71,15 @@ pub struct Hit {
 }
 
 /// A ticket found under one or more of a probe's band keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TextHit {
     /// The ticket.
     pub hit: Hit,
     /// How many of the probe's band keys it shares, from 1.
     pub shared_bands: u32,
+    /// Its similarity to the probe ([`Signature::similarity`]); `None` when the index
+    /// no longer holds its signature (see [`DuplicateIndex::with_signature_cap`]).
+    pub similarity: Option<f64>,
 }
 
 /// What a text look-up leaves out, besides tickets created before `since`.
@@ -95,6 +101,8 @@ struct Entry {
     merged: bool,
     category: Option<Box<str>>,
     region_code: Box<str>,
+    /// Kept for the newest tickets only: see [`DuplicateIndex::with_signature_cap`].
+    signature: Option<Box<Signature>>,
     /// Per key, the slot of the next older ticket filed under it.
     next: [u32; KEYS],
 }
@@ -112,9 +120,11 @@ impl Entry {
 /// The recent tickets, in the order they were added (oldest first), with a chain
 /// per key. Slots number the entries from the first ever kept; popping the oldest
 /// advances `first_slot`, so links to popped entries end their chain.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DuplicateIndex {
     entries: VecDeque<Entry>,
+    /// Signatures kept, newest tickets first.
+    signature_cap: usize,
     first_slot: u32,
     by_id: HashMap<TicketId, u32>,
     /// The newest slot filed under each key.
@@ -123,10 +133,32 @@ pub struct DuplicateIndex {
     popped_since_clean: usize,
 }
 
+impl Default for DuplicateIndex {
+    fn default() -> Self {
+        DuplicateIndex::with_signature_cap(DEFAULT_SIGNATURE_CAP)
+    }
+}
+
 impl DuplicateIndex {
-    /// Returns an empty index.
+    /// Returns an empty index that keeps the signatures of the newest
+    /// [`DEFAULT_SIGNATURE_CAP`] tickets.
     pub fn new() -> DuplicateIndex {
         DuplicateIndex::default()
+    }
+
+    /// Returns an empty index that keeps the signatures of the newest `cap` tickets.
+    /// A signature is 512 bytes, most of a ticket's cost here: past the cap, a text
+    /// match comes without its similarity, and the caller reads the signature from
+    /// its store.
+    pub fn with_signature_cap(cap: usize) -> DuplicateIndex {
+        DuplicateIndex {
+            entries: VecDeque::new(),
+            signature_cap: cap,
+            first_slot: 0,
+            by_id: HashMap::new(),
+            heads: HashMap::new(),
+            popped_since_clean: 0,
+        }
     }
 
     /// Returns the number of tickets kept.
@@ -169,8 +201,17 @@ impl DuplicateIndex {
             merged: ticket.status == TicketStatus::Merged,
             category: ticket.category.map(String::into_boxed_str),
             region_code: ticket.region_code.into_boxed_str(),
+            signature: ticket.signature.map(Box::new),
             next,
         });
+        if let Some(old) = self
+            .entries
+            .len()
+            .checked_sub(self.signature_cap + 1)
+            .and_then(|i| self.entries.get_mut(i))
+        {
+            old.signature = None;
+        }
     }
 
     /// Forgets the tickets created before `before`, oldest first. Entries are kept
@@ -230,17 +271,18 @@ impl DuplicateIndex {
             .collect()
     }
 
-    /// Tickets filed under at least one of `bands`, created at or after `since`, not
-    /// MERGED and passing `filter`: per key its newest `limit`, then most shared keys
-    /// first, then newest; at most `limit`. The caller scores them by their
-    /// signatures.
+    /// Tickets filed under at least one of the band keys of `probe`, created at or
+    /// after `since`, not MERGED and passing `filter`: per key its newest `limit`, then
+    /// most shared keys first, then newest; at most `limit`; each with its similarity
+    /// to `probe` while the index holds its signature.
     pub fn text_candidates(
         &self,
-        bands: &[i64; BANDS],
+        probe: &Signature,
         filter: &TextFilter<'_>,
         since: Timestamp,
         limit: usize,
     ) -> Vec<TextHit> {
+        let bands = probe.band_keys();
         let mut shared: HashMap<u32, u32> = HashMap::new();
         for (band, band_key) in bands.iter().enumerate() {
             let position = 2 + band;
@@ -277,6 +319,7 @@ impl DuplicateIndex {
                 self.slot(slot).map(|entry| TextHit {
                     hit: entry.hit(),
                     shared_bands,
+                    similarity: entry.signature.as_ref().map(|s| probe.similarity(s)),
                 })
             })
             .collect()
@@ -352,9 +395,10 @@ fn keys(ticket: &RecentTicket) -> Vec<(usize, u64)> {
     if !ticket.address.is_empty() {
         out.push((ADDRESS, key(ADDRESS, &ticket.address)));
     }
-    if let Some(bands) = &ticket.bands {
+    if let Some(signature) = &ticket.signature {
         out.extend(
-            bands
+            signature
+                .band_keys()
                 .iter()
                 .enumerate()
                 .map(|(band, k)| (2 + band, band_key_hash(*k))),

@@ -3,8 +3,17 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use proptest::prelude::*;
 
-use super::{BANDS, DuplicateIndex, Hit, RecentTicket, TextFilter, TextHit};
+use super::{DuplicateIndex, Hit, RecentTicket, TextFilter, TextHit};
+use crate::similar::{HASHES, Signature};
 use crate::{TicketId, TicketStatus};
+
+/// A signature of these minimum hashes.
+fn signature(minimums: impl Fn(usize) -> u32) -> Signature {
+    let bytes: Vec<u8> = (0..HASHES)
+        .flat_map(|i| minimums(i).to_le_bytes())
+        .collect();
+    Signature::from_bytes(&bytes).expect("the size of a signature")
+}
 
 fn at(second: i64) -> Timestamp {
     Timestamp::from_second(1_780_000_000 + second).expect("in range")
@@ -14,7 +23,7 @@ fn id(n: u128) -> TicketId {
     TicketId::from_uuid(uuid::Uuid::from_u128(n + 1))
 }
 
-fn ticket(n: u128, second: i64, phone: &str, bands: Option<[i64; BANDS]>) -> RecentTicket {
+fn ticket(n: u128, second: i64, phone: &str, signature: Option<Signature>) -> RecentTicket {
     RecentTicket {
         ticket_id: id(n),
         number: format!("SZ-20260601-{n:06}"),
@@ -24,7 +33,7 @@ fn ticket(n: u128, second: i64, phone: &str, bands: Option<[i64; BANDS]>) -> Rec
         address: "姑苏区人民路1号".to_owned(),
         category: Some("环境保护/噪声污染".to_owned()),
         region_code: "320508001".to_owned(),
-        bands,
+        signature,
     }
 }
 
@@ -83,18 +92,15 @@ fn same_address_needs_the_same_category_now() {
 
 #[test]
 fn text_candidates_rank_by_shared_bands_then_newest() {
-    let probe: [i64; BANDS] = std::array::from_fn(|b| b as i64 * 7 + 1);
-    let mut half = probe;
-    for key in half.iter_mut().skip(BANDS / 2) {
-        *key += 1000;
-    }
-    let mut one = [5000i64; BANDS];
-    one[0] = probe[0];
+    // Bands cover the first 32 minimums, two each.
+    let probe = signature(|i| u32::try_from(i).expect("small"));
+    let half = signature(|i| u32::try_from(if i < 16 { i } else { i + 1000 }).expect("small"));
+    let one = signature(|i| u32::try_from(if i < 2 { i } else { i + 5000 }).expect("small"));
     let mut index = DuplicateIndex::new();
-    index.upsert(ticket(1, 0, "1", Some(half)));
+    index.upsert(ticket(1, 0, "1", Some(half.clone())));
     index.upsert(ticket(2, 1, "2", Some(one)));
-    index.upsert(ticket(3, 2, "3", Some(probe)));
-    let mut elsewhere = ticket(4, 3, "4", Some(probe));
+    index.upsert(ticket(3, 2, "3", Some(probe.clone())));
+    let mut elsewhere = ticket(4, 3, "4", Some(probe.clone()));
     elsewhere.region_code = "320509001".to_owned();
     index.upsert(elsewhere);
 
@@ -109,6 +115,8 @@ fn text_candidates_rank_by_shared_bands_then_newest() {
         .map(|t| (t.hit.ticket_id, t.shared_bands))
         .collect();
     assert_eq!(got, vec![(id(3), 16), (id(1), 8), (id(2), 1)]);
+    assert_eq!(found[0].similarity, Some(1.0));
+    assert_eq!(found[1].similarity, Some(probe.similarity(&half)));
 
     let exclude = TextFilter {
         exclude: Some(id(3)),
@@ -134,6 +142,31 @@ fn text_candidates_rank_by_shared_bands_then_newest() {
             .text_candidates(&probe, &TextFilter::default(), at(3), 10)
             .len(),
         1
+    );
+}
+
+#[test]
+fn signatures_past_the_cap_are_dropped_oldest_first() {
+    let probe = signature(|i| u32::try_from(i).expect("small"));
+    let mut index = DuplicateIndex::with_signature_cap(2);
+    for n in 0..4u128 {
+        let second = i64::try_from(n).expect("small");
+        index.upsert(ticket(n, second, "1", Some(probe.clone())));
+    }
+    let found = index.text_candidates(&probe, &TextFilter::default(), at(0), 10);
+    let scored: Vec<(TicketId, Option<f64>)> = found
+        .iter()
+        .map(|t| (t.hit.ticket_id, t.similarity))
+        .collect();
+    assert_eq!(
+        scored,
+        vec![
+            (id(3), Some(1.0)),
+            (id(2), Some(1.0)),
+            (id(1), None),
+            (id(0), None)
+        ],
+        "still found by their keys; the caller scores the oldest from its store"
     );
 }
 
@@ -238,16 +271,20 @@ impl Model {
 
     fn text(
         &self,
-        bands: &[i64; BANDS],
+        probe: &Signature,
         category: Option<&str>,
         since: Timestamp,
         limit: usize,
     ) -> Vec<(TicketId, u32)> {
         let mut shared: HashMap<TicketId, (u32, Timestamp)> = HashMap::new();
-        for key in bands {
+        for key in &probe.band_keys() {
             for t in self
                 .newest_first(since)
-                .filter(|t| t.bands.is_some_and(|b| b.contains(key)))
+                .filter(|t| {
+                    t.signature
+                        .as_ref()
+                        .is_some_and(|s| s.band_keys().contains(key))
+                })
                 .filter(|t| category.is_none_or(|c| t.category.as_deref() == Some(c)))
                 .take(limit)
             {
@@ -289,10 +326,9 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Band keys sharing `band`-dependent keys with each other: tickets of one `band`
-/// share all keys, neighbours share some.
-fn bands_of(band: u8) -> [i64; BANDS] {
-    std::array::from_fn(|b| i64::from(band) + i64::from(b % 3 == 0) * 100 + b as i64 * 1000)
+/// A signature per `band`: tickets of one `band` share all keys, others none.
+fn bands_of(band: u8) -> Signature {
+    signature(|i| u32::from(band) * 7 + u32::try_from(i).expect("small") * 1000)
 }
 
 proptest! {
@@ -347,7 +383,7 @@ proptest! {
                     let got: Vec<(TicketId, u32)> = index
                         .text_candidates(&bands_of(band), &filter, since, 4)
                         .into_iter()
-                        .map(|TextHit { hit, shared_bands }| (hit.ticket_id, shared_bands))
+                        .map(|TextHit { hit, shared_bands, .. }| (hit.ticket_id, shared_bands))
                         .collect();
                     prop_assert_eq!(got, model.text(&bands_of(band), category, since, 4));
                 }
