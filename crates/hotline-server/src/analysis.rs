@@ -128,12 +128,7 @@ pub async fn find_duplicates(
                 region_prefix: probe.region_code.get(..TEXT_REGION_DIGITS).unwrap_or(""),
                 exclude: probe.exclude,
             };
-            index.text_candidates(
-                signature,
-                &filter,
-                since,
-                TEXT_CANDIDATES * widen,
-            )
+            index.text_candidates(signature, &filter, since, TEXT_CANDIDATES * widen)
         });
         (phone, address, text)
     });

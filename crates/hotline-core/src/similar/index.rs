@@ -99,7 +99,8 @@ struct Entry {
     number: Box<str>,
     created_at: Timestamp,
     merged: bool,
-    category: Option<Box<str>>,
+    /// Interned category path: see [`DuplicateIndex::categories`]; 0 for none.
+    category: u32,
     region_code: Box<str>,
     /// Kept for the newest tickets only: see [`DuplicateIndex::with_signature_cap`].
     signature: Option<Box<Signature>>,
@@ -125,6 +126,9 @@ pub struct DuplicateIndex {
     entries: VecDeque<Entry>,
     /// Signatures kept, newest tickets first.
     signature_cap: usize,
+    /// Category paths by number, from 1: a look-up compares numbers, not paths. The
+    /// taxonomy is small and never shrinks much, so numbers are never reused.
+    categories: HashMap<Box<str>, u32>,
     first_slot: u32,
     by_id: HashMap<TicketId, u32>,
     /// The newest slot filed under each key.
@@ -154,6 +158,7 @@ impl DuplicateIndex {
         DuplicateIndex {
             entries: VecDeque::new(),
             signature_cap: cap,
+            categories: HashMap::new(),
             first_slot: 0,
             by_id: HashMap::new(),
             heads: HashMap::new(),
@@ -174,13 +179,12 @@ impl DuplicateIndex {
     /// Adds a ticket, or brings a kept one up to date (status and category: its
     /// phone, address and text do not change after creation).
     pub fn upsert(&mut self, ticket: RecentTicket) {
+        let category = self.intern(ticket.category.as_deref());
         if let Some(&slot) = self.by_id.get(&ticket.ticket_id)
             && let Some(entry) = self.entry_mut(slot)
         {
             entry.merged = ticket.status == TicketStatus::Merged;
-            if entry.category.as_deref() != ticket.category.as_deref() {
-                entry.category = ticket.category.map(String::into_boxed_str);
-            }
+            entry.category = category;
             return;
         }
         if self.next_slot() == NONE {
@@ -199,7 +203,7 @@ impl DuplicateIndex {
             number: ticket.number.into_boxed_str(),
             created_at: ticket.created_at,
             merged: ticket.status == TicketStatus::Merged,
-            category: ticket.category.map(String::into_boxed_str),
+            category,
             region_code: ticket.region_code.into_boxed_str(),
             signature: ticket.signature.map(Box::new),
             next,
@@ -261,11 +265,14 @@ impl DuplicateIndex {
         since: Timestamp,
         limit: usize,
     ) -> Vec<Hit> {
+        let Some(category) = self.categories.get(category).copied() else {
+            return Vec::new();
+        };
         if address.is_empty() {
             return Vec::new();
         }
         self.walk(ADDRESS, key(ADDRESS, address), since)
-            .filter(|entry| !entry.merged && entry.category.as_deref() == Some(category))
+            .filter(|entry| !entry.merged && entry.category == category)
             .take(limit)
             .map(Entry::hit)
             .collect()
@@ -283,6 +290,13 @@ impl DuplicateIndex {
         limit: usize,
     ) -> Vec<TextHit> {
         let bands = probe.band_keys();
+        let category = match filter.category {
+            None => None,
+            Some(path) => match self.categories.get(path) {
+                Some(number) => Some(*number),
+                None => return Vec::new(),
+            },
+        };
         let mut shared: HashMap<u32, u32> = HashMap::new();
         for (band, band_key) in bands.iter().enumerate() {
             let position = 2 + band;
@@ -293,10 +307,8 @@ impl DuplicateIndex {
                     break;
                 };
                 let passes = !entry.merged
+                    && category.is_none_or(|c| entry.category == c)
                     && Some(entry.ticket_id) != filter.exclude
-                    && filter
-                        .category
-                        .is_none_or(|c| entry.category.as_deref() == Some(c))
                     && entry.region_code.starts_with(filter.region_prefix);
                 if passes {
                     *shared.entry(slot).or_insert(0) += 1;
@@ -323,6 +335,19 @@ impl DuplicateIndex {
                 })
             })
             .collect()
+    }
+
+    /// The number of a category path, numbering it if new; 0 for none.
+    fn intern(&mut self, category: Option<&str>) -> u32 {
+        let Some(path) = category else {
+            return 0;
+        };
+        if let Some(number) = self.categories.get(path) {
+            return *number;
+        }
+        let number = u32::try_from(self.categories.len() + 1).unwrap_or(u32::MAX);
+        self.categories.insert(path.into(), number);
+        number
     }
 
     fn next_slot(&self) -> u32 {
