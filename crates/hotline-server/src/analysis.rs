@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use hotline_core::similar::index::{Hit, TextFilter, TextHit};
+use hotline_core::similar::index::{DISTRICT_DIGITS, Hit, TextFilter, TextHit};
 use hotline_core::similar::{SIMILAR_THRESHOLD, Signature, cluster};
 use hotline_core::{
     Calendar, Department, DepartmentId, DepartmentStats, StatsBuilder, Ticket, TicketId,
@@ -33,8 +33,6 @@ const MATCH_PAGE: usize = 50;
 /// it sets the look-up's cost. Five times the default answer of ten: a near-duplicate
 /// shares most keys and ranks first.
 const TEXT_CANDIDATES: usize = 50;
-/// Region digits two tickets must share for a text match: the district.
-const TEXT_REGION_DIGITS: usize = 6;
 /// Ticket ids listed per hotspot.
 pub const HOTSPOT_IDS: u32 = 100;
 /// Sample tickets shown per hotspot.
@@ -125,7 +123,7 @@ pub async fn find_duplicates(
         let text = signature.as_ref().map_or_else(Vec::new, |signature| {
             let filter = TextFilter {
                 category: probe.category.as_deref(),
-                region_prefix: probe.region_code.get(..TEXT_REGION_DIGITS).unwrap_or(""),
+                district: probe.region_code.get(..DISTRICT_DIGITS),
                 exclude: probe.exclude,
             };
             index.text_candidates(signature, &filter, since, TEXT_CANDIDATES * widen)

@@ -30,6 +30,9 @@ const PHONE: usize = 0;
 const ADDRESS: usize = 1;
 /// The end of a chain.
 const NONE: u32 = u32::MAX;
+/// Leading region digits that name a district: a text match must share the probe's,
+/// so text keys are kept per district and a look-up never walks another's tickets.
+pub const DISTRICT_DIGITS: usize = 6;
 /// Signatures an index keeps unless told otherwise: 100,000 tickets' worth, 51 MB.
 pub const DEFAULT_SIGNATURE_CAP: usize = 100_000;
 /// Most links walked per key in one look-up: bounds a look-up when thousands of
@@ -87,8 +90,9 @@ pub struct TextHit {
 pub struct TextFilter<'a> {
     /// Only tickets of exactly this category; `None`: any.
     pub category: Option<&'a str>,
-    /// Only tickets whose region code starts with this; empty: any.
-    pub region_prefix: &'a str,
+    /// Only tickets of this district (the first [`DISTRICT_DIGITS`] of their region
+    /// code); `None`: any region.
+    pub district: Option<&'a str>,
     /// Leaves this ticket out (the probe itself).
     pub exclude: Option<TicketId>,
 }
@@ -101,7 +105,6 @@ struct Entry {
     merged: bool,
     /// Interned category path: see [`DuplicateIndex::categories`]; 0 for none.
     category: u32,
-    region_code: Box<str>,
     /// Kept for the newest tickets only: see [`DuplicateIndex::with_signature_cap`].
     signature: Option<Box<Signature>>,
     /// Per key, the slot of the next older ticket filed under it.
@@ -129,6 +132,8 @@ pub struct DuplicateIndex {
     /// Category paths by number, from 1: a look-up compares numbers, not paths. The
     /// taxonomy is small and never shrinks much, so numbers are never reused.
     categories: HashMap<Box<str>, u32>,
+    /// Districts by number, from 0, likewise: a text key is a band key in a district.
+    districts: HashMap<Box<str>, u32>,
     first_slot: u32,
     by_id: HashMap<TicketId, u32>,
     /// The newest slot filed under each key.
@@ -159,6 +164,7 @@ impl DuplicateIndex {
             entries: VecDeque::new(),
             signature_cap: cap,
             categories: HashMap::new(),
+            districts: HashMap::new(),
             first_slot: 0,
             by_id: HashMap::new(),
             heads: HashMap::new(),
@@ -191,8 +197,9 @@ impl DuplicateIndex {
             self.renumber();
         }
         let slot = self.next_slot();
+        let district = self.district_number(&ticket.region_code);
         let mut next = [NONE; KEYS];
-        for (position, key) in keys(&ticket) {
+        for (position, key) in keys(&ticket, district) {
             if let Some(head) = self.heads.insert(key, slot) {
                 next[position] = head;
             }
@@ -204,7 +211,6 @@ impl DuplicateIndex {
             created_at: ticket.created_at,
             merged: ticket.status == TicketStatus::Merged,
             category,
-            region_code: ticket.region_code.into_boxed_str(),
             signature: ticket.signature.map(Box::new),
             next,
         });
@@ -297,23 +303,37 @@ impl DuplicateIndex {
                 None => return Vec::new(),
             },
         };
+        let districts: Vec<u32> = match filter.district {
+            Some(district) => match self.districts.get(district) {
+                Some(number) => vec![*number],
+                None => return Vec::new(),
+            },
+            None => self.districts.values().copied().collect(),
+        };
         let mut shared: HashMap<u32, u32> = HashMap::new();
+        let mut taken: Vec<u32> = Vec::new();
         for (band, band_key) in bands.iter().enumerate() {
             let position = 2 + band;
-            let mut slots = self.walk_slots(position, band_key_hash(*band_key), since);
-            let mut taken = 0;
-            while taken < limit {
-                let Some((slot, entry)) = slots.next() else {
-                    break;
-                };
-                let passes = !entry.merged
-                    && category.is_none_or(|c| entry.category == c)
-                    && Some(entry.ticket_id) != filter.exclude
-                    && entry.region_code.starts_with(filter.region_prefix);
-                if passes {
-                    *shared.entry(slot).or_insert(0) += 1;
-                    taken += 1;
-                }
+            taken.clear();
+            for district in &districts {
+                taken.extend(
+                    self.walk_slots(position, text_key(*band_key, *district), since)
+                        .filter(|(_, entry)| {
+                            !entry.merged
+                                && category.is_none_or(|c| entry.category == c)
+                                && Some(entry.ticket_id) != filter.exclude
+                        })
+                        .take(limit)
+                        .map(|(slot, _)| slot),
+                );
+            }
+            if districts.len() > 1 {
+                // The key's newest across districts: newer slots are newer tickets.
+                taken.sort_unstable_by(|a, b| b.cmp(a));
+                taken.truncate(limit);
+            }
+            for slot in &taken {
+                *shared.entry(*slot).or_insert(0) += 1;
             }
         }
         let mut hits: Vec<(u32, u32)> = shared.into_iter().collect();
@@ -335,6 +355,18 @@ impl DuplicateIndex {
                 })
             })
             .collect()
+    }
+
+    /// The number of the district of `region_code`, numbering it if new. A code shorter
+    /// than a district is a district of its own: only look-ups in any region find it.
+    fn district_number(&mut self, region_code: &str) -> u32 {
+        let district = region_code.get(..DISTRICT_DIGITS).unwrap_or(region_code);
+        if let Some(number) = self.districts.get(district) {
+            return *number;
+        }
+        let number = u32::try_from(self.districts.len()).unwrap_or(u32::MAX);
+        self.districts.insert(district.into(), number);
+        number
     }
 
     /// The number of a category path, numbering it if new; 0 for none.
@@ -412,7 +444,7 @@ impl DuplicateIndex {
 }
 
 /// The keys a ticket is filed under, with their chain positions.
-fn keys(ticket: &RecentTicket) -> Vec<(usize, u64)> {
+fn keys(ticket: &RecentTicket, district: u32) -> Vec<(usize, u64)> {
     let mut out = Vec::with_capacity(KEYS);
     if !ticket.phone.is_empty() {
         out.push((PHONE, key(PHONE, &ticket.phone)));
@@ -426,7 +458,7 @@ fn keys(ticket: &RecentTicket) -> Vec<(usize, u64)> {
                 .band_keys()
                 .iter()
                 .enumerate()
-                .map(|(band, k)| (2 + band, band_key_hash(*k))),
+                .map(|(band, k)| (2 + band, text_key(*k, district))),
         );
     }
     out
@@ -441,9 +473,13 @@ fn key(kind: usize, value: &str) -> u64 {
     hasher.finish()
 }
 
-/// Band keys are hashes with the band mixed in already.
-fn band_key_hash(band_key: i64) -> u64 {
+/// The key of a band key in a district. Band keys are hashes with the band mixed in
+/// already; the district number is spread over the bits before it is mixed in.
+fn text_key(band_key: i64, district: u32) -> u64 {
     u64::from_ne_bytes(band_key.to_ne_bytes())
+        ^ u64::from(district)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29)
 }
 
 #[cfg(test)]

@@ -106,7 +106,7 @@ fn text_candidates_rank_by_shared_bands_then_newest() {
 
     let filter = TextFilter {
         category: Some("环境保护/噪声污染"),
-        region_prefix: "320508",
+        district: Some("320508"),
         exclude: None,
     };
     let found = index.text_candidates(&probe, &filter, at(0), 10);
@@ -273,6 +273,7 @@ impl Model {
         &self,
         probe: &Signature,
         category: Option<&str>,
+        district: Option<&str>,
         since: Timestamp,
         limit: usize,
     ) -> Vec<(TicketId, u32)> {
@@ -286,6 +287,9 @@ impl Model {
                         .is_some_and(|s| s.band_keys().contains(key))
                 })
                 .filter(|t| category.is_none_or(|c| t.category.as_deref() == Some(c)))
+                .filter(|t| {
+                    district.is_none_or(|d| t.region_code.get(..6).unwrap_or(&t.region_code) == d)
+                })
                 .take(limit)
             {
                 shared.entry(t.ticket_id).or_insert((0, t.created_at)).0 += 1;
@@ -309,6 +313,7 @@ enum Op {
         phone: u8,
         band: u8,
         category: bool,
+        region: u8,
         gap: u8,
     },
     Merge(u8),
@@ -318,13 +323,16 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (0u8..4, 0u8..6, any::<bool>(), 0u8..3)
-            .prop_map(|(phone, band, category, gap)| Op::Add { phone, band, category, gap }),
+        6 => (0u8..4, 0u8..6, any::<bool>(), 0u8..3, 0u8..3)
+            .prop_map(|(phone, band, category, region, gap)| Op::Add { phone, band, category, region, gap }),
         1 => any::<u8>().prop_map(Op::Merge),
         1 => any::<u8>().prop_map(Op::Recategorise),
         1 => (0u8..20).prop_map(Op::Expire),
     ]
 }
+
+/// Regions of three districts, one a code shorter than a district.
+const REGIONS: [&str; 3] = ["320508001", "320509002", "3205"];
 
 /// A signature per `band`: tickets of one `band` share all keys, others none.
 fn bands_of(band: u8) -> Signature {
@@ -340,12 +348,13 @@ proptest! {
         let mut added: Vec<RecentTicket> = Vec::new();
         for op in ops {
             match op {
-                Op::Add { phone, band, category, gap } => {
+                Op::Add { phone, band, category, region, gap } => {
                     clock += i64::from(gap);
                     let mut t = ticket(added.len() as u128, clock, &format!("p{phone}"), Some(bands_of(band)));
                     if !category {
                         t.category = Some("交通".to_owned());
                     }
+                    t.region_code = REGIONS[usize::from(region)].to_owned();
                     added.push(t.clone());
                     index.upsert(t.clone());
                     model.upsert(t);
@@ -378,14 +387,20 @@ proptest! {
                 prop_assert_eq!(ids(&index.same_phone(&phone, since, 3)), model.same_phone(&phone, since, 3));
             }
             for band in 0..6 {
-                for category in [None, Some("环境保护/噪声污染")] {
-                    let filter = TextFilter { category, ..TextFilter::default() };
+                for (category, district) in [
+                    (None, None),
+                    (Some("环境保护/噪声污染"), None),
+                    (None, Some("320508")),
+                    (Some("环境保护/噪声污染"), Some("320509")),
+                    (None, Some("3205")),
+                ] {
+                    let filter = TextFilter { category, district, exclude: None };
                     let got: Vec<(TicketId, u32)> = index
                         .text_candidates(&bands_of(band), &filter, since, 4)
                         .into_iter()
                         .map(|TextHit { hit, shared_bands, .. }| (hit.ticket_id, shared_bands))
                         .collect();
-                    prop_assert_eq!(got, model.text(&bands_of(band), category, since, 4));
+                    prop_assert_eq!(got, model.text(&bands_of(band), category, district, since, 4));
                 }
             }
         }
