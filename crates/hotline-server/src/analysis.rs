@@ -109,7 +109,11 @@ pub async fn find_duplicates(
 ) -> Result<Vec<Candidate>, ApiError> {
     recent.catch_up(store, now).await?;
     let since = window_start(now);
-    let signature = Signature::of(&probe.title, &probe.body);
+    // A stored ticket's signature is in the index already; a free text's is computed.
+    let kept = probe
+        .exclude
+        .and_then(|id| recent.read(|index| index.signature(id).cloned()));
+    let signature = kept.or_else(|| Signature::of(&probe.title, &probe.body));
     // A department sees a share of the candidates: read more, before its scope thins them.
     let widen = if scope.is_some() { 4 } else { 1 };
     let (phone, address, text) = recent.read(|index| {

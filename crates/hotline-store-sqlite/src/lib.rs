@@ -108,9 +108,9 @@ fn write_options(path: &Path) -> SqliteConnectOptions {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
-        // The writer touches the same index pages batch after batch: 64 MiB of page
+        // The writer touches the same index pages batch after batch: 16 MiB of page
         // cache keeps them in memory instead of reading them back from the file.
-        .pragma("cache_size", "-65536")
+        .pragma("cache_size", "-16384")
         // Savepoint journals (one per create in a batch) stay in memory, not temp files.
         .pragma("temp_store", "memory")
 }

@@ -249,6 +249,12 @@ impl DuplicateIndex {
         }
     }
 
+    /// Returns the signature of a kept ticket, while the index holds it.
+    pub fn signature(&self, ticket_id: TicketId) -> Option<&Signature> {
+        let slot = *self.by_id.get(&ticket_id)?;
+        self.slot(slot)?.signature.as_deref()
+    }
+
     /// Tickets of this phone created at or after `since`, not MERGED, newest first,
     /// at most `limit`.
     pub fn same_phone(&self, phone: &str, since: Timestamp, limit: usize) -> Vec<Hit> {

@@ -168,6 +168,9 @@ fn signatures_past_the_cap_are_dropped_oldest_first() {
         ],
         "still found by their keys; the caller scores the oldest from its store"
     );
+    assert_eq!(index.signature(id(3)), Some(&probe));
+    assert_eq!(index.signature(id(0)), None);
+    assert_eq!(index.signature(id(9)), None);
 }
 
 #[test]
