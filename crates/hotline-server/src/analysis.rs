@@ -29,10 +29,12 @@ const SAME_PHONE_SCORE: f64 = 0.9;
 const SAME_ADDRESS_SCORE: f64 = 0.8;
 /// Candidates of a duplicate look-up by phone, and by address.
 const MATCH_PAGE: usize = 50;
-/// Text candidates scored per look-up: also the newest tickets taken per band key, so
-/// it sets the look-up's cost. Five times the default answer of ten: a near-duplicate
-/// shares most keys and ranks first.
-const TEXT_CANDIDATES: usize = 50;
+/// Text candidates scored per look-up, per candidate asked for: also the newest
+/// tickets taken per band key, so it sets the look-up's cost. A near-duplicate shares
+/// most keys and ranks first, so twice the answer is plenty.
+const TEXT_CANDIDATES_PER_ANSWER: usize = 2;
+/// Text candidates scored at the least.
+const MIN_TEXT_CANDIDATES: usize = 20;
 /// Ticket ids listed per hotspot.
 pub const HOTSPOT_IDS: u32 = 100;
 /// Sample tickets shown per hotspot.
@@ -130,7 +132,10 @@ pub async fn find_duplicates(
                 district: probe.region_code.get(..DISTRICT_DIGITS),
                 exclude: probe.exclude,
             };
-            index.text_candidates(signature, &filter, since, TEXT_CANDIDATES * widen)
+            let wanted = limit
+                .saturating_mul(TEXT_CANDIDATES_PER_ANSWER)
+                .max(MIN_TEXT_CANDIDATES);
+            index.text_candidates(signature, &filter, since, wanted * widen)
         });
         (phone, address, text)
     });

@@ -113,6 +113,10 @@ fn write_options(path: &Path) -> SqliteConnectOptions {
         .pragma("cache_size", "-16384")
         // Savepoint journals (one per create in a batch) stay in memory, not temp files.
         .pragma("temp_store", "memory")
+        // Checkpoints copy the log into the file and sync it, on the writer's commit:
+        // every 8,000 pages (32 MiB of log) rather than 1,000, so intake pays for a
+        // sync of the file an eighth as often.
+        .pragma("wal_autocheckpoint", "8000")
 }
 
 /// Opens the one-connection write pool.
