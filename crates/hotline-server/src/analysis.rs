@@ -96,8 +96,8 @@ pub struct Candidate {
 /// best first, at most `limit`; `scope` limits them to tickets a department sees.
 ///
 /// The keys are looked up in the server's [`RecentIndex`], caught up first; the store
-/// is read only for the text candidates' signatures (to score them) and, for a
-/// department, for the candidates' parts.
+/// is read only for the signatures of text candidates too old for the index to hold
+/// them and, for a department, for the candidates' parts.
 ///
 /// # Errors
 /// Store errors.
@@ -350,6 +350,74 @@ mod tests {
             first_at: Timestamp::UNIX_EPOCH,
             last_at: Timestamp::UNIX_EPOCH,
         }
+    }
+
+    /// Two tickets of one caller, one with each of two streets: the operator sees
+    /// both as duplicates of a third call, each street only its own, and a department
+    /// without a part in either sees none.
+    #[tokio::test]
+    async fn a_department_sees_only_candidates_it_has_a_part_in() {
+        use hotline_store::conformance::{
+            STREET_A, STREET_B, World, appeal, create_request, dispatch, mins, operator, t0,
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = hotline_store_sqlite::SqliteStore::open(&dir.path().join("hotline.db"))
+            .await
+            .expect("open");
+        let world = World::new();
+        let actor = operator();
+        let text = (
+            "平江路工地夜间施工噪声扰民",
+            "平江路123号旁边的工地每天晚上十一点以后还在打桩施工，噪声很大，周边居民无法休息。",
+        );
+        let mut ids = Vec::new();
+        for lead in [STREET_A, STREET_B] {
+            let mut new = appeal(text.0);
+            new.body = text.1.to_owned();
+            new.citizen.phone = "13900000009".to_owned();
+            let created = store
+                .create_ticket(create_request(new, t0(), None), &world.ctx(&actor, t0()))
+                .await
+                .expect("created");
+            store
+                .apply(
+                    created.ticket.id,
+                    None,
+                    dispatch(lead, &[]),
+                    &world.ctx(&actor, t0() + mins(1)),
+                )
+                .await
+                .expect("dispatched");
+            ids.push(created.ticket.id);
+        }
+        let recent = RecentIndex::load(&store, t0()).await.expect("index");
+        let probe = Probe {
+            phone: "13900000009".to_owned(),
+            title: text.0.to_owned(),
+            body: text.1.to_owned(),
+            ..Probe::default()
+        };
+        let now = t0() + mins(30);
+        let found = |scope: Option<Vec<DepartmentId>>| {
+            let (store, recent, probe) = (&store, &recent, &probe);
+            async move {
+                let mut ids: Vec<TicketId> = find_duplicates(store, recent, probe, scope, now, 10)
+                    .await
+                    .expect("look-up")
+                    .iter()
+                    .map(|c| c.ticket_id)
+                    .collect();
+                ids.sort();
+                ids
+            }
+        };
+        let mut both = ids.clone();
+        both.sort();
+        assert_eq!(found(None).await, both);
+        assert_eq!(found(Some(vec![STREET_A.into()])).await, [ids[0]]);
+        assert_eq!(found(Some(vec![STREET_B.into()])).await, [ids[1]]);
+        assert!(found(Some(Vec::new())).await.is_empty());
+        store.close().await;
     }
 
     #[test]
