@@ -1,8 +1,6 @@
 //! Analysis reads: the recent tickets a server's duplicate index keeps (and their text
 //! signatures, written with each ticket), and the hotspot queries.
 
-use std::collections::HashSet;
-
 use hotline_core::similar::Signature;
 use hotline_core::similar::index::RecentTicket;
 use hotline_core::{DomainError, Ticket, TicketId, TicketStatus};
@@ -127,27 +125,19 @@ pub(crate) async fn recent_after(
     .fetch_all(pool)
     .await
     .map_err(db("reading recent changes"))?;
-    let mut out = RecentTickets {
-        tickets: Vec::new(),
-        cursor,
-        events: u32::try_from(rows.len()).unwrap_or(u32::MAX),
-    };
-    let mut seen = HashSet::new();
-    for row in &rows {
-        out.cursor = row
-            .try_get("event_id")
-            .map_err(db("reading recent changes"))?;
-        let recent: bool = row
-            .try_get("recent")
-            .map_err(db("reading recent changes"))?;
-        if recent {
-            let ticket = recent_ticket(row)?;
-            if seen.insert(ticket.ticket_id) {
-                out.tickets.push(ticket);
-            }
-        }
-    }
-    Ok(out)
+    let events = rows
+        .iter()
+        .map(|row| {
+            let event_id: i64 = row
+                .try_get("event_id")
+                .map_err(db("reading recent changes"))?;
+            let recent: bool = row
+                .try_get("recent")
+                .map_err(db("reading recent changes"))?;
+            Ok((event_id, recent.then(|| recent_ticket(row)).transpose()?))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(RecentTickets::from_events(cursor, events))
 }
 
 /// See [`hotline_store::Store::signatures`].

@@ -2,8 +2,6 @@
 //! signatures), and grouped counts for hotspots (see
 //! `migrations/sqlite/0003_analysis_indexes.sql`).
 
-use std::collections::HashSet;
-
 use hotline_core::similar::Signature;
 use hotline_core::similar::index::RecentTicket;
 use hotline_core::{DomainError, Ticket, TicketId, TicketStatus};
@@ -188,27 +186,19 @@ pub(crate) async fn recent_after(
     .fetch_all(read)
     .await
     .map_err(db("reading recent changes"))?;
-    let mut out = RecentTickets {
-        tickets: Vec::new(),
-        cursor,
-        events: u32::try_from(rows.len()).unwrap_or(u32::MAX),
-    };
-    let mut seen = HashSet::new();
-    for row in &rows {
-        out.cursor = row
-            .try_get("event_id")
-            .map_err(db("reading recent changes"))?;
-        let recent: bool = row
-            .try_get("recent")
-            .map_err(db("reading recent changes"))?;
-        if recent {
-            let ticket = recent_ticket(row)?;
-            if seen.insert(ticket.ticket_id) {
-                out.tickets.push(ticket);
-            }
-        }
-    }
-    Ok(out)
+    let events = rows
+        .iter()
+        .map(|row| {
+            let event_id: i64 = row
+                .try_get("event_id")
+                .map_err(db("reading recent changes"))?;
+            let recent: bool = row
+                .try_get("recent")
+                .map_err(db("reading recent changes"))?;
+            Ok((event_id, recent.then(|| recent_ticket(row)).transpose()?))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(RecentTickets::from_events(cursor, events))
 }
 
 /// See [`hotline_store::Store::signatures`].

@@ -8,7 +8,7 @@ use hotline_store::bulk::{History, number_counters};
 
 use crate::codec::{int, nanos};
 use crate::error::db;
-use crate::{SqliteStore, analysis, commit, insert_ticket, write_assignments};
+use crate::{SqliteStore, analysis, commit, insert_tickets, write_assignments};
 
 impl SqliteStore {
     /// Writes `tickets`, each with its whole history, in one transaction: the
@@ -35,7 +35,11 @@ impl SqliteStore {
             let ticket = &history.ticket;
             let chained = history.chained()?;
             let id = ticket.id.to_string();
-            insert_ticket(&mut tx, ticket, ticket.next_check_at(calendar).map(nanos)).await?;
+            insert_tickets(
+                &mut tx,
+                &[(ticket, ticket.next_check_at(calendar).map(nanos))],
+            )
+            .await?;
             for event in chained {
                 let e = event.event;
                 sqlx::query(

@@ -37,10 +37,10 @@ use sqlx::sqlite::{Sqlite, SqlitePool};
 use sqlx::{Row, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::codec::{TicketColumns, int, nanos, ticket_from_json, to_json};
+use crate::codec::{int, nanos, ticket_from_json, to_json};
 use crate::error::{corrupt, db};
 use crate::sql::Sql;
-use crate::{begin_write, insert_events, insert_ticket, write_assignments};
+use crate::{begin_write, insert_events, insert_tickets, write_assignments};
 
 /// Most creates one transaction files. Bounds the time a batch holds the write lock
 /// (so other writes interleave) and the memory a batch holds.
@@ -335,7 +335,11 @@ async fn file_together(
     let mut events = if filed.is_empty() {
         Vec::new()
     } else {
-        insert_tickets(tx, &filed).await?;
+        let rows: Vec<(&Ticket, Option<i64>)> = filed
+            .iter()
+            .map(|f| (&f.decision.ticket, f.prepared.next_check_at))
+            .collect();
+        insert_tickets(tx, &rows).await?;
         insert_signatures(tx, &filed).await?;
         let events = insert_new_events(tx, &filed).await?;
         for ticket in filed.iter().map(|f| &f.decision.ticket) {
@@ -434,62 +438,6 @@ async fn write_counters(
         .map_err(db("advancing a ticket number counter"))?;
     }
     Ok(())
-}
-
-async fn insert_tickets(
-    tx: &mut Transaction<'static, Sqlite>,
-    filed: &[Filed<'_>],
-) -> StoreResult<()> {
-    let mut sql = Sql::new(
-        "insert into tickets (id, number, status, version, lead_department_id, region_code, \
-         category_path, phone, address, title, body, created_at, updated_at, deadline_kind, \
-         deadline_at, warning_level, next_check_at, projection) values ",
-    );
-    for (i, f) in filed.iter().enumerate() {
-        let c = TicketColumns::with_next_check(&f.decision.ticket, f.prepared.next_check_at)?;
-        sql.push(if i == 0 { "(" } else { ", (" })
-            .bind(c.id)
-            .push(", ")
-            .bind(c.number)
-            .push(", ")
-            .bind(c.status)
-            .push(", ")
-            .bind(c.version)
-            .push(", ")
-            .bind(c.lead_department_id)
-            .push(", ")
-            .bind(c.region_code)
-            .push(", ")
-            .bind(c.category_path)
-            .push(", ")
-            .bind(c.phone)
-            .push(", ")
-            .bind(c.address)
-            .push(", ")
-            .bind(c.title)
-            .push(", ")
-            .bind(c.body)
-            .push(", ")
-            .bind(c.created_at)
-            .push(", ")
-            .bind(c.updated_at)
-            .push(", ")
-            .bind(c.deadline_kind)
-            .push(", ")
-            .bind(c.deadline_at)
-            .push(", ")
-            .bind(c.warning_level)
-            .push(", ")
-            .bind(c.next_check_at)
-            .push(", ")
-            .bind(c.projection)
-            .push(")");
-    }
-    sql.build()
-        .execute(&mut **tx)
-        .await
-        .map(drop)
-        .map_err(db("inserting tickets"))
 }
 
 async fn insert_signatures(
@@ -684,7 +632,7 @@ async fn file_one(tx: &mut Transaction<'static, Sqlite>, filing: Filing) -> Stor
         .number(&number)
         .map_err(StoreError::Rejected)?;
     let ticket = decision.ticket;
-    insert_ticket(tx, &ticket, prepared.next_check_at).await?;
+    insert_tickets(tx, &[(&ticket, prepared.next_check_at)]).await?;
     let id = ticket.id.to_string();
     crate::analysis::write_signature(tx, &id, prepared.signature.as_ref()).await?;
     let events = insert_events(tx, decision.events).await?;

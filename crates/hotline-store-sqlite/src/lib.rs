@@ -255,51 +255,70 @@ fn ticket_not_found(id: TicketId) -> StoreError {
     }
 }
 
-/// Inserts a new ticket row; its next check (nanoseconds) comes from the caller.
-async fn insert_ticket(
+/// Inserts new ticket rows in one statement; each one's next check (nanoseconds) comes
+/// from the caller.
+async fn insert_tickets(
     tx: &mut Transaction<'static, Sqlite>,
-    ticket: &Ticket,
-    next_check_at: Option<i64>,
+    rows: &[(&Ticket, Option<i64>)],
 ) -> StoreResult<()> {
-    let c = TicketColumns::with_next_check(ticket, next_check_at)?;
-    let outcome = sqlx::query(
+    let mut sql = Sql::new(
         "insert into tickets (id, number, status, version, lead_department_id, region_code, \
          category_path, phone, address, title, body, created_at, updated_at, deadline_kind, \
-         deadline_at, warning_level, next_check_at, projection) \
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(c.id)
-    .bind(c.number)
-    .bind(c.status)
-    .bind(c.version)
-    .bind(c.lead_department_id)
-    .bind(c.region_code)
-    .bind(c.category_path)
-    .bind(c.phone)
-    .bind(c.address)
-    .bind(c.title)
-    .bind(c.body)
-    .bind(c.created_at)
-    .bind(c.updated_at)
-    .bind(c.deadline_kind)
-    .bind(c.deadline_at)
-    .bind(c.warning_level)
-    .bind(c.next_check_at)
-    .bind(c.projection)
-    .execute(&mut **tx)
-    .await;
-    match outcome {
+         deadline_at, warning_level, next_check_at, projection) values ",
+    );
+    for (i, (ticket, next_check_at)) in rows.iter().enumerate() {
+        let c = TicketColumns::with_next_check(ticket, *next_check_at)?;
+        sql.push(if i == 0 { "(" } else { ", (" })
+            .bind(c.id)
+            .push(", ")
+            .bind(c.number)
+            .push(", ")
+            .bind(c.status)
+            .push(", ")
+            .bind(c.version)
+            .push(", ")
+            .bind(c.lead_department_id)
+            .push(", ")
+            .bind(c.region_code)
+            .push(", ")
+            .bind(c.category_path)
+            .push(", ")
+            .bind(c.phone)
+            .push(", ")
+            .bind(c.address)
+            .push(", ")
+            .bind(c.title)
+            .push(", ")
+            .bind(c.body)
+            .push(", ")
+            .bind(c.created_at)
+            .push(", ")
+            .bind(c.updated_at)
+            .push(", ")
+            .bind(c.deadline_kind)
+            .push(", ")
+            .bind(c.deadline_at)
+            .push(", ")
+            .bind(c.warning_level)
+            .push(", ")
+            .bind(c.next_check_at)
+            .push(", ")
+            .bind(c.projection)
+            .push(")");
+    }
+    match sql.build().execute(&mut **tx).await {
         Ok(_) => Ok(()),
         // The id is a fresh UUIDv7 chosen by the server, the number comes from our own
         // counter: a collision is a bug upstream, not something a client can fix.
-        Err(error) if error::is_unique_violation(&error) => {
-            Err(StoreError::Internal(anyhow::anyhow!(
+        Err(error) if error::is_unique_violation(&error) => Err(StoreError::Internal(match rows {
+            [(ticket, _)] => anyhow::anyhow!(
                 "ticket {} or number {} already exists",
                 ticket.id,
                 ticket.number
-            )))
-        }
-        Err(error) => Err(db("inserting a ticket")(error)),
+            ),
+            _ => anyhow::anyhow!("a ticket id or number of {} already exists", rows.len()),
+        })),
+        Err(error) => Err(db("inserting tickets")(error)),
     }
 }
 

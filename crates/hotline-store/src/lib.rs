@@ -324,6 +324,28 @@ pub struct RecentTickets {
     pub events: u32,
 }
 
+impl RecentTickets {
+    /// Gathers the answer of [`Store::recent_after`] from the events read after
+    /// `cursor`, in order: each event's id, and its ticket as it is now when that was
+    /// created within the window. Each ticket comes once, where it first came; the
+    /// cursor moves to the last event read, in the window or not.
+    pub fn from_events(cursor: i64, events: Vec<(i64, Option<RecentTicket>)>) -> RecentTickets {
+        let mut out = RecentTickets {
+            tickets: Vec::new(),
+            cursor,
+            events: u32::try_from(events.len()).unwrap_or(u32::MAX),
+        };
+        let mut seen = std::collections::HashSet::new();
+        for (event_id, ticket) in events {
+            out.cursor = event_id;
+            if let Some(ticket) = ticket.filter(|t| seen.insert(t.ticket_id)) {
+                out.tickets.push(ticket);
+            }
+        }
+        out
+    }
+}
+
 /// Grouped ticket counts for hotspot detection: tickets created in `[start, end)`
 /// per (category path, region code prefix of `region_digits` digits), and the
 /// same groups' counts in the previous window of the same length (the trend).
