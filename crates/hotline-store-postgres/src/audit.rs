@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::postgres::PgPool;
 use uuid::Uuid;
 
-use hotline_store::check::{IndexedColumns, ORPHAN_CHECKS, RowProblem, column_drift};
+use hotline_store::check::{IndexedColumns, ORPHAN_CHECKS, RowProblem, column_drift, day_problems};
 
 use crate::codec::{TicketColumns, ticket_from_json};
 use crate::error::{corrupt, db};
@@ -135,6 +135,8 @@ pub(crate) async fn check_rows(
             problem: (*problem).to_owned(),
         }));
     }
+    let (stored, summed) = crate::stats::days_stored_and_summed(read).await?;
+    problems.extend(day_problems(&stored, &summed));
     let mut after: Uuid = Uuid::nil();
     loop {
         let rows = sqlx::query(

@@ -130,6 +130,7 @@ impl PgStore {
         let mut assignment_rows = CopyBuf::default();
         let mut signature_rows = CopyBuf::default();
         let mut stats_rows = CopyBuf::default();
+        let mut stats_columns = Vec::new();
         for history in tickets {
             let ticket = &history.ticket;
             let c = TicketColumns::of(ticket, calendar)?;
@@ -178,7 +179,7 @@ impl PgStore {
                     .text(a.status.as_str())
                     .end_row();
             }
-            crate::stats::copy_rows(&mut stats_rows, ticket, calendar);
+            crate::stats::copy_rows(&mut stats_rows, ticket, calendar, &mut stats_columns);
             let signature = Signature::of(&ticket.title, &ticket.body);
             match &signature {
                 Some(s) => signature_rows.text(&id).bytes(&s.to_bytes()).end_row(),
@@ -189,6 +190,9 @@ impl PgStore {
         let events = event_rows.rows;
 
         let mut tx = self.begin().await?;
+        // The day rows before the event-log lock, as every writer takes them.
+        let days = hotline_store::stats::day_changes(&[], &stats_columns);
+        crate::stats::add_to_days(&mut tx, &days).await?;
         // Event ids are handed out in commit order, as for every append.
         sqlx::query("select id from event_append_lock for update")
             .execute(&mut *tx)

@@ -2,8 +2,12 @@
 //! every ticket change, summed per department for a period.
 
 use hotline_core::{AlwaysOpen, Calendar, Ticket, stats_parts};
+use std::sync::LazyLock;
+
 use hotline_store::stats::{
-    COLUMNS, RETIME, SUMS, StatsColumns, SumsRow, identity_column, sums_from_row,
+    COLUMNS, DAY_NANOS, DAY_ROWS_SUMMED, DAY_SUMS, DAY_VALUE_COLUMNS, DayKey, DayValues,
+    PENDING_OVERDUE, RETIME, SUMS, StatsColumns, SumsByDepartment, SumsRow, day_changes, day_key,
+    day_rows_stored, day_upsert, identity_column, split_period,
 };
 use hotline_store::{StatsQuery, StatsTotals, StoreResult};
 use sqlx::postgres::{PgPool, PgRow, Postgres};
@@ -98,21 +102,32 @@ async fn write_parts(
     identity: Option<u64>,
 ) -> StoreResult<()> {
     let ids: Vec<Uuid> = tickets.iter().map(|t| t.id.0).collect();
-    sqlx::query("delete from ticket_stats where ticket_id = any($1)")
+    let text = format!("delete from ticket_stats where ticket_id = any($1) returning {COLUMNS}");
+    let removed = sqlx::query(AssertSqlSafe(text))
         .bind(ids)
-        .execute(&mut **tx)
+        .fetch_all(&mut **tx)
         .await
-        .map_err(db("clearing statistics rows"))?;
+        .map_err(db("clearing statistics rows"))?
+        .iter()
+        .map(columns_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
     let mut owners = Vec::new();
-    let mut a = Arrays::default();
+    let mut added = Vec::new();
     for ticket in tickets {
         for part in &stats_parts(ticket, calendar) {
             owners.push(ticket.id.0);
-            a.push(StatsColumns::of(part, identity));
+            added.push(StatsColumns::of(part, identity));
         }
     }
+    // Every caller has locked its tickets by now and takes the event-log lock only
+    // after this: the day rows are locked between the two, in key order.
+    add_to_days(tx, &day_changes(&removed, &added)).await?;
     if owners.is_empty() {
         return Ok(());
+    }
+    let mut a = Arrays::default();
+    for c in added {
+        a.push(c);
     }
     // One round trip for all of them.
     sqlx::query(
@@ -153,6 +168,52 @@ async fn write_parts(
     .execute(&mut **tx)
     .await
     .map_err(db("writing statistics rows"))?;
+    Ok(())
+}
+
+/// The statement of [`add_to_days`].
+static DAY_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    let arrays = (1..=25)
+        .map(|i| format!("${i}::{}[]", if i == 1 { "text" } else { "bigint" }))
+        .collect::<Vec<_>>();
+    // unnest keeps the order of the arrays: the rows are locked in key order.
+    day_upsert(&format!("select * from unnest({})", arrays.join(", ")))
+});
+
+/// Adds changes (in key order) to the day rows in one statement. Rows are locked
+/// in key order so that two writers touching the same days cannot deadlock.
+pub(crate) async fn add_to_days(
+    tx: &mut Transaction<'static, Postgres>,
+    changes: &[(DayKey, DayValues)],
+) -> StoreResult<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut departments = Vec::with_capacity(changes.len());
+    let mut keys: [Vec<i64>; 3] = Default::default();
+    let mut columns: Vec<Vec<i64>> =
+        vec![Vec::with_capacity(changes.len()); DAY_VALUE_COLUMNS.len()];
+    for (key, values) in changes {
+        let (known, calendar) = key.calendar_columns();
+        departments.push(key.department_id.clone());
+        keys[0].push(key.day);
+        keys[1].push(known);
+        keys[2].push(calendar);
+        for (column, value) in columns.iter_mut().zip(values) {
+            column.push(*value);
+        }
+    }
+    let mut query = sqlx::query(AssertSqlSafe(DAY_UPSERT.as_str())).bind(departments);
+    for key in keys {
+        query = query.bind(key);
+    }
+    for column in columns {
+        query = query.bind(column);
+    }
+    query
+        .execute(&mut **tx)
+        .await
+        .map_err(db("adding to the statistics of each day"))?;
     Ok(())
 }
 
@@ -243,7 +304,8 @@ pub(crate) fn columns_from_row(row: &PgRow) -> StoreResult<StatsColumns> {
 }
 
 /// Sums the rows of a period per department; see
-/// [`hotline_store::Store::department_totals`].
+/// [`hotline_store::Store::department_totals`]. Whole days come from the day rows,
+/// the ends of the period from the rows themselves.
 pub(crate) async fn totals(pool: &PgPool, query: &StatsQuery) -> StoreResult<StatsTotals> {
     let mut out = StatsTotals::default();
     if query.departments.is_empty() || query.end <= query.start {
@@ -255,18 +317,76 @@ pub(crate) async fn totals(pool: &PgPool, query: &StatsQuery) -> StoreResult<Sta
         .map(|d| d.as_str().to_owned())
         .collect();
     let identity = identity_column(query.calendar);
-    let sums = format!("{SUMS}department_id = any($5) group by department_id");
-    let rows = sqlx::query(AssertSqlSafe(sums))
-        .bind(identity)
-        .bind(nanos(query.now))
-        .bind(nanos(query.start))
-        .bind(nanos(query.end))
-        .bind(departments.clone())
-        .fetch_all(pool)
+    let (start, end) = (nanos(query.start), nanos(query.end));
+    let split = split_period(start, end);
+    let mut sums = SumsByDepartment::default();
+    // One snapshot for every part of the sums.
+    let mut tx = pool
+        .begin_with("begin isolation level repeatable read read only")
         .await
         .map_err(db("summing statistics rows"))?;
-    let mut retime = 0;
-    for row in &rows {
+    let rows_text = format!("{SUMS}department_id = any($5) group by department_id");
+    for (from, to) in split.rows.into_iter().flatten() {
+        let rows = sqlx::query(AssertSqlSafe(rows_text.as_str()))
+            .bind(identity)
+            .bind(nanos(query.now))
+            .bind(from)
+            .bind(to)
+            .bind(departments.clone())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("summing statistics rows"))?;
+        add_sums(&mut sums, &rows)?;
+    }
+    if let Some((first, after)) = split.days {
+        let text = format!("{DAY_SUMS}department_id = any($4) group by department_id");
+        let rows = sqlx::query(AssertSqlSafe(text))
+            .bind(identity)
+            .bind(first)
+            .bind(after)
+            .bind(departments.clone())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("summing statistics days"))?;
+        add_sums(&mut sums, &rows)?;
+        let text = format!("{PENDING_OVERDUE}department_id = any($4) group by department_id");
+        let rows = sqlx::query(AssertSqlSafe(text))
+            .bind(nanos(query.now))
+            .bind(first.saturating_mul(DAY_NANOS))
+            .bind(after.saturating_mul(DAY_NANOS))
+            .bind(departments.clone())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("counting parts not yet overdue"))?;
+        for row in &rows {
+            let department: String = row.try_get(0).map_err(db("reading statistics sums"))?;
+            let pending: i64 = row.try_get(1).map_err(db("reading statistics sums"))?;
+            sums.take_pending(department, pending);
+        }
+    }
+    let (summed, retime) = sums.finish();
+    out.sums = summed;
+    if retime > 0 {
+        let text = format!("{RETIME}department_id = any($4)");
+        let rows = sqlx::query(AssertSqlSafe(text))
+            .bind(identity)
+            .bind(start)
+            .bind(end)
+            .bind(departments)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("reading statistics rows to retime"))?;
+        for row in &rows {
+            out.retime.push(columns_from_row(row)?.to_part()?);
+        }
+    }
+    tx.rollback().await.map_err(db("summing statistics rows"))?;
+    Ok(out)
+}
+
+/// Adds rows of [`SUMS`] or [`DAY_SUMS`] to `sums`.
+fn add_sums(sums: &mut SumsByDepartment, rows: &[PgRow]) -> StoreResult<()> {
+    for row in rows {
         let department: String = row.try_get(0).map_err(db("reading statistics sums"))?;
         let mut values: SumsRow = [0; 20];
         for (i, value) in values.iter_mut().enumerate() {
@@ -274,25 +394,52 @@ pub(crate) async fn totals(pool: &PgPool, query: &StatsQuery) -> StoreResult<Sta
                 .try_get::<i64, _>(i + 1)
                 .map_err(db("reading statistics sums"))?;
         }
-        let (sums, stale) = sums_from_row(department, &values);
-        retime += stale;
-        out.sums.push(sums);
+        sums.add(department, &values);
     }
-    if retime > 0 {
-        let text = format!("{RETIME}department_id = any($4)");
-        let rows = sqlx::query(AssertSqlSafe(text))
-            .bind(identity)
-            .bind(nanos(query.start))
-            .bind(nanos(query.end))
-            .bind(departments)
-            .fetch_all(pool)
-            .await
-            .map_err(db("reading statistics rows to retime"))?;
-        for row in &rows {
-            out.retime.push(columns_from_row(row)?.to_part()?);
-        }
-    }
-    Ok(out)
+    Ok(())
+}
+
+/// Reads day rows of [`DAY_ROWS_SUMMED`] or [`day_rows_stored`].
+fn day_rows(rows: &[PgRow]) -> StoreResult<Vec<(DayKey, DayValues)>> {
+    let read = |e| db("reading the statistics of a day")(e);
+    rows.iter()
+        .map(|row| {
+            let key = day_key(
+                row.try_get(0).map_err(read)?,
+                row.try_get(1).map_err(read)?,
+                row.try_get(2).map_err(read)?,
+                row.try_get(3).map_err(read)?,
+            );
+            let mut values: DayValues = [0; 21];
+            for (i, value) in values.iter_mut().enumerate() {
+                *value = row.try_get(i + 4).map_err(read)?;
+            }
+            Ok((key, values))
+        })
+        .collect()
+}
+
+/// The stored day rows and the day rows the statistics rows sum to, read from one
+/// snapshot, for the row check.
+pub(crate) async fn days_stored_and_summed(
+    pool: &PgPool,
+) -> StoreResult<(Vec<(DayKey, DayValues)>, Vec<(DayKey, DayValues)>)> {
+    let mut tx = pool
+        .begin_with("begin isolation level repeatable read read only")
+        .await
+        .map_err(db("reading the statistics of each day"))?;
+    let stored = sqlx::query(AssertSqlSafe(day_rows_stored()))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("reading the statistics of each day"))?;
+    let summed = sqlx::query(DAY_ROWS_SUMMED)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("summing the statistics of each day"))?;
+    tx.rollback()
+        .await
+        .map_err(db("reading the statistics of each day"))?;
+    Ok((day_rows(&stored)?, day_rows(&summed)?))
 }
 
 /// Reads a ticket's statistics rows, in part order, for the row check.
@@ -307,8 +454,13 @@ pub(crate) async fn stored(pool: &PgPool, ticket_id: Uuid) -> StoreResult<Vec<St
 }
 
 /// Appends a ticket's statistics rows in `COPY` text form (the columns of
-/// [`COPY_STATEMENT`]), for the bulk load.
-pub(crate) fn copy_rows(buf: &mut crate::bulk::CopyBuf, ticket: &Ticket, calendar: &dyn Calendar) {
+/// [`COPY_STATEMENT`]) for the bulk load, and to `added`.
+pub(crate) fn copy_rows(
+    buf: &mut crate::bulk::CopyBuf,
+    ticket: &Ticket,
+    calendar: &dyn Calendar,
+    added: &mut Vec<StatsColumns>,
+) {
     let id = ticket.id.to_string();
     let identity = calendar.identity();
     for part in stats_parts(ticket, calendar) {
@@ -338,6 +490,7 @@ pub(crate) fn copy_rows(buf: &mut crate::bulk::CopyBuf, ticket: &Ticket, calenda
             .int(c.return_pending)
             .opt_int(c.calendar)
             .end_row();
+        added.push(c);
     }
 }
 

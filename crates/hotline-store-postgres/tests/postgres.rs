@@ -215,7 +215,7 @@ async fn migrate_is_repeatable_and_connect_accepts_a_migrated_schema() {
             .fetch_all(store.pool())
             .await
             .expect("migrations table");
-    assert_eq!(applied, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(applied, [1, 2, 3, 4, 5, 6, 7]);
     let synchronous_commit: String = sqlx::query_scalar("show synchronous_commit")
         .fetch_one(store.pool())
         .await

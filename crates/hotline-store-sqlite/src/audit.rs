@@ -7,7 +7,7 @@ use hotline_store::chain::{self, AuditColumns, AuditRow};
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
 
-use hotline_store::check::{IndexedColumns, ORPHAN_CHECKS, RowProblem, column_drift};
+use hotline_store::check::{IndexedColumns, ORPHAN_CHECKS, RowProblem, column_drift, day_problems};
 
 use crate::codec::{TicketColumns, ticket_from_json};
 use crate::error::{corrupt, db};
@@ -128,6 +128,8 @@ pub(crate) async fn check_rows(
             problem: (*problem).to_owned(),
         }));
     }
+    let (stored, summed) = crate::stats::days_stored_and_summed(read).await?;
+    problems.extend(day_problems(&stored, &summed));
     let mut after: String = String::new();
     loop {
         let rows = sqlx::query(

@@ -2,8 +2,12 @@
 //! every ticket change, summed per department for a period.
 
 use hotline_core::{AlwaysOpen, Calendar, Ticket, stats_parts};
+use std::sync::LazyLock;
+
 use hotline_store::stats::{
-    COLUMNS, RETIME, SUMS, StatsColumns, SumsRow, identity_column, sums_from_row,
+    COLUMNS, DAY_ROWS_SUMMED, DAY_SUMS, DayKey, DayValues, PENDING_OVERDUE, RETIME, SUMS,
+    StatsColumns, SumsByDepartment, SumsRow, day_changes, day_key, day_rows_stored, day_upsert,
+    identity_column, split_period,
 };
 use hotline_store::{StatsQuery, StatsTotals, StoreResult};
 use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
@@ -35,11 +39,16 @@ async fn write_parts(
     identity: Option<u64>,
 ) -> StoreResult<()> {
     let ticket_id = ticket.id.to_string();
-    sqlx::query("delete from ticket_stats where ticket_id = ?")
+    let text = format!("delete from ticket_stats where ticket_id = ? returning {COLUMNS}");
+    let removed = sqlx::query(AssertSqlSafe(text))
         .bind(ticket_id.clone())
-        .execute(&mut **tx)
+        .fetch_all(&mut **tx)
         .await
-        .map_err(db("clearing statistics rows"))?;
+        .map_err(db("clearing statistics rows"))?
+        .iter()
+        .map(columns_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+    let mut added = Vec::new();
     for part in stats_parts(ticket, calendar) {
         let c = StatsColumns::of(&part, identity);
         sqlx::query(
@@ -52,7 +61,7 @@ async fn write_parts(
         )
         .bind(ticket_id.clone())
         .bind(c.position)
-        .bind(c.department_id)
+        .bind(c.department_id.clone())
         .bind(c.assigned_at)
         .bind(c.lead)
         .bind(c.returned)
@@ -77,6 +86,37 @@ async fn write_parts(
         .execute(&mut **tx)
         .await
         .map_err(db("writing statistics rows"))?;
+        added.push(c);
+    }
+    add_to_days(tx, &day_changes(&removed, &added)).await
+}
+
+/// The statement of [`add_to_days`].
+static DAY_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    let placeholders = (1..=25).map(|i| format!("?{i}")).collect::<Vec<_>>();
+    day_upsert(&format!("values ({})", placeholders.join(", ")))
+});
+
+/// Adds changes to the day rows, one statement each (the writer holds the
+/// database alone, so there is no one to wait on).
+pub(crate) async fn add_to_days(
+    tx: &mut Transaction<'static, Sqlite>,
+    changes: &[(DayKey, DayValues)],
+) -> StoreResult<()> {
+    for (key, values) in changes {
+        let (known, calendar) = key.calendar_columns();
+        let mut query = sqlx::query(AssertSqlSafe(DAY_UPSERT.as_str()))
+            .bind(key.department_id.clone())
+            .bind(key.day)
+            .bind(known)
+            .bind(calendar);
+        for value in values {
+            query = query.bind(*value);
+        }
+        query
+            .execute(&mut **tx)
+            .await
+            .map_err(db("adding to the statistics of a day"))?;
     }
     Ok(())
 }
@@ -169,7 +209,8 @@ pub(crate) fn columns_from_row(row: &SqliteRow) -> StoreResult<StatsColumns> {
 }
 
 /// Sums the rows of a period per department; see
-/// [`hotline_store::Store::department_totals`].
+/// [`hotline_store::Store::department_totals`]. Whole days come from the day rows,
+/// the ends of the period from the rows themselves.
 pub(crate) async fn totals(read: &SqlitePool, query: &StatsQuery) -> StoreResult<StatsTotals> {
     let mut out = StatsTotals::default();
     if query.departments.is_empty() || query.end <= query.start {
@@ -184,33 +225,66 @@ pub(crate) async fn totals(read: &SqlitePool, query: &StatsQuery) -> StoreResult
     )
     .map_err(|e| hotline_store::StoreError::Internal(e.into()))?;
     let identity = identity_column(query.calendar);
-    let sums = format!(
+    let (start, end) = (nanos(query.start), nanos(query.end));
+    let split = split_period(start, end);
+    let mut sums = SumsByDepartment::default();
+    let rows_text = format!(
         "{}{} group by department_id",
         SUMS.replace('$', "?"),
         DEPARTMENTS.replace("{n}", "5")
     );
-    let rows = sqlx::query(AssertSqlSafe(sums))
-        .bind(identity)
-        .bind(nanos(query.now))
-        .bind(nanos(query.start))
-        .bind(nanos(query.end))
-        .bind(departments.clone())
-        .fetch_all(read)
-        .await
-        .map_err(db("summing statistics rows"))?;
-    let mut retime = 0;
-    for row in &rows {
-        let department: String = row.try_get(0).map_err(db("reading statistics sums"))?;
-        let mut values: SumsRow = [0; 20];
-        for (i, value) in values.iter_mut().enumerate() {
-            *value = row
-                .try_get::<i64, _>(i + 1)
-                .map_err(db("reading statistics sums"))?;
-        }
-        let (sums, stale) = sums_from_row(department, &values);
-        retime += stale;
-        out.sums.push(sums);
+    for (from, to) in split.rows.into_iter().flatten() {
+        let rows = sqlx::query(AssertSqlSafe(rows_text.as_str()))
+            .bind(identity)
+            .bind(nanos(query.now))
+            .bind(from)
+            .bind(to)
+            .bind(departments.clone())
+            .fetch_all(read)
+            .await
+            .map_err(db("summing statistics rows"))?;
+        add_sums(&mut sums, &rows)?;
     }
+    if let Some((first, after)) = split.days {
+        let text = format!(
+            "{}{} group by department_id",
+            DAY_SUMS.replace('$', "?"),
+            DEPARTMENTS.replace("{n}", "4")
+        );
+        let rows = sqlx::query(AssertSqlSafe(text))
+            .bind(identity)
+            .bind(first)
+            .bind(after)
+            .bind(departments.clone())
+            .fetch_all(read)
+            .await
+            .map_err(db("summing statistics days"))?;
+        add_sums(&mut sums, &rows)?;
+        // The partial index on the overdue instant holds open parts only.
+        let text = format!(
+            "{}{} group by department_id",
+            PENDING_OVERDUE.replace('$', "?").replace(
+                "from ticket_stats",
+                "from ticket_stats indexed by ticket_stats_overdue_after"
+            ),
+            DEPARTMENTS.replace("{n}", "4")
+        );
+        let rows = sqlx::query(AssertSqlSafe(text))
+            .bind(nanos(query.now))
+            .bind(first.saturating_mul(hotline_store::stats::DAY_NANOS))
+            .bind(after.saturating_mul(hotline_store::stats::DAY_NANOS))
+            .bind(departments.clone())
+            .fetch_all(read)
+            .await
+            .map_err(db("counting parts not yet overdue"))?;
+        for row in &rows {
+            let department: String = row.try_get(0).map_err(db("reading statistics sums"))?;
+            let pending: i64 = row.try_get(1).map_err(db("reading statistics sums"))?;
+            sums.take_pending(department, pending);
+        }
+    }
+    let (summed, retime) = sums.finish();
+    out.sums = summed;
     if retime > 0 {
         let text = format!(
             "{}{}",
@@ -219,8 +293,8 @@ pub(crate) async fn totals(read: &SqlitePool, query: &StatsQuery) -> StoreResult
         );
         let rows = sqlx::query(AssertSqlSafe(text))
             .bind(identity)
-            .bind(nanos(query.start))
-            .bind(nanos(query.end))
+            .bind(start)
+            .bind(end)
             .bind(departments)
             .fetch_all(read)
             .await
@@ -230,6 +304,64 @@ pub(crate) async fn totals(read: &SqlitePool, query: &StatsQuery) -> StoreResult
         }
     }
     Ok(out)
+}
+
+/// Adds rows of [`SUMS`] or [`DAY_SUMS`] to `sums`.
+fn add_sums(sums: &mut SumsByDepartment, rows: &[SqliteRow]) -> StoreResult<()> {
+    for row in rows {
+        let department: String = row.try_get(0).map_err(db("reading statistics sums"))?;
+        let mut values: SumsRow = [0; 20];
+        for (i, value) in values.iter_mut().enumerate() {
+            *value = row
+                .try_get::<i64, _>(i + 1)
+                .map_err(db("reading statistics sums"))?;
+        }
+        sums.add(department, &values);
+    }
+    Ok(())
+}
+
+/// Reads day rows of [`DAY_ROWS_SUMMED`] or [`day_rows_stored`].
+fn day_rows(rows: &[SqliteRow]) -> StoreResult<Vec<(DayKey, DayValues)>> {
+    let read = |e| db("reading the statistics of a day")(e);
+    rows.iter()
+        .map(|row| {
+            let key = day_key(
+                row.try_get(0).map_err(read)?,
+                row.try_get(1).map_err(read)?,
+                row.try_get(2).map_err(read)?,
+                row.try_get(3).map_err(read)?,
+            );
+            let mut values: DayValues = [0; 21];
+            for (i, value) in values.iter_mut().enumerate() {
+                *value = row.try_get(i + 4).map_err(read)?;
+            }
+            Ok((key, values))
+        })
+        .collect()
+}
+
+/// The stored day rows and the day rows the statistics rows sum to, read from one
+/// snapshot, for the row check.
+pub(crate) async fn days_stored_and_summed(
+    read: &SqlitePool,
+) -> StoreResult<(Vec<(DayKey, DayValues)>, Vec<(DayKey, DayValues)>)> {
+    let mut tx = read
+        .begin()
+        .await
+        .map_err(db("reading the statistics of each day"))?;
+    let stored = sqlx::query(AssertSqlSafe(day_rows_stored()))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("reading the statistics of each day"))?;
+    let summed = sqlx::query(DAY_ROWS_SUMMED)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("summing the statistics of each day"))?;
+    tx.rollback()
+        .await
+        .map_err(db("reading the statistics of each day"))?;
+    Ok((day_rows(&stored)?, day_rows(&summed)?))
 }
 
 /// Reads a ticket's statistics rows, in part order, for the row check.

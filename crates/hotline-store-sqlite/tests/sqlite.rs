@@ -5,13 +5,14 @@ use std::path::Path;
 
 use hotline_core::similar::Signature;
 use hotline_core::{
-    DeadlinePolicy, DispatchTarget, DomainError, PolicyEntry, WarningLevel, Window, create_ticket,
+    AlwaysOpen, DeadlinePolicy, DispatchTarget, DomainError, PolicyEntry, WarningLevel, Window,
+    create_ticket,
 };
 use hotline_store::conformance::{self, World, appeal, create_request, operator, t0};
 use hotline_store::{DeadlineQuery, PageRequest, Store, StoreError, TicketFilter};
 use hotline_store_sqlite::{SqliteStore, migrate};
-use sqlx::Connection;
 use sqlx::sqlite::SqliteConnection;
+use sqlx::{AssertSqlSafe, Connection};
 
 async fn raw(path: &Path) -> SqliteConnection {
     let url = format!("sqlite://{}", path.display());
@@ -36,7 +37,7 @@ async fn open_creates_a_wal_file_with_the_schema_applied() {
             .fetch_all(&mut conn)
             .await
             .expect("migrations table");
-    assert_eq!(applied, [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(applied, [1, 2, 3, 4, 5, 6, 7, 8]);
     conn.close().await.expect("close raw");
     store.close().await;
 }
@@ -532,10 +533,12 @@ async fn opening_gives_older_tickets_their_statistics_rows() {
 
     // As the migration leaves a database written before the rows existed.
     let mut conn = raw(&path).await;
-    sqlx::query("delete from ticket_stats")
-        .execute(&mut conn)
-        .await
-        .expect("clear");
+    for table in ["ticket_stats", "stats_days"] {
+        sqlx::query(AssertSqlSafe(format!("delete from {table}")))
+            .execute(&mut conn)
+            .await
+            .expect("clear");
+    }
     sqlx::query(
         "insert into stats_backlog (ticket_id) \
          select distinct ticket_id from assignments where role in ('LEAD', 'DELEGATE')",
@@ -567,5 +570,66 @@ async fn opening_gives_older_tickets_their_statistics_rows() {
     assert_eq!(tickets.len(), ids.len());
     conformance::assert_totals_match_tickets(&store, &tickets).await;
     conformance::assert_projection_matches_events(&store).await;
+    store.close().await;
+}
+
+/// The migration that adds the day rows fills them from the statistics rows there
+/// are: the row check finds them as the writes would have left them.
+#[tokio::test]
+async fn the_day_rows_migration_sums_the_rows_there_are() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("hotline.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    let world = World::new();
+    let env = conformance::department(conformance::ENV_BUREAU);
+    for i in 0..6_i64 {
+        let at = t0() + conformance::hours(i * 11);
+        let created = store
+            .create_ticket(
+                create_request(appeal("路灯不亮"), at, None),
+                &world.ctx(&operator(), at),
+            )
+            .await
+            .expect("create");
+        let id = created.ticket.id;
+        let dispatch = conformance::dispatch(conformance::ENV_BUREAU, &[]);
+        store
+            .apply(id, None, dispatch, &world.ctx(&operator(), at))
+            .await
+            .expect("dispatch");
+        if i % 2 == 0 {
+            let signed_at = at + conformance::hours(3);
+            store
+                .apply(id, None, conformance::sign(), &world.ctx(&env, signed_at))
+                .await
+                .expect("sign");
+        }
+    }
+    store.close().await;
+
+    let migration = include_str!("../../../migrations/sqlite/0008_stats_days.sql");
+    let fill = &migration[migration.find("insert into stats_days").expect("the fill")..];
+    let mut conn = raw(&path).await;
+    let days: i64 = sqlx::query_scalar("select count(*) from stats_days")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert!(
+        days >= 3,
+        "6 tickets over 55 hours fill 3 days or more, not {days}"
+    );
+    sqlx::query("delete from stats_days")
+        .execute(&mut conn)
+        .await
+        .expect("clear");
+    sqlx::query(AssertSqlSafe(fill))
+        .execute(&mut conn)
+        .await
+        .expect("fill");
+    conn.close().await.expect("close raw");
+
+    let store = SqliteStore::open(&path).await.expect("reopen");
+    let problems = store.check_rows(&AlwaysOpen).await.expect("check");
+    assert!(problems.is_empty(), "{problems:?}");
     store.close().await;
 }

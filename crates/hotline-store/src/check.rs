@@ -8,7 +8,7 @@ use hotline_core::Ticket;
 /// A row that disagrees with the rows it belongs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowProblem {
-    /// The ticket concerned.
+    /// The ticket concerned; empty for a row of no one ticket (a day's statistics).
     pub ticket_id: String,
     /// What is wrong, in a sentence.
     pub problem: String,
@@ -16,7 +16,11 @@ pub struct RowProblem {
 
 impl std::fmt::Display for RowProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ticket {}: {}", self.ticket_id, self.problem)
+        if self.ticket_id.is_empty() {
+            f.write_str(&self.problem)
+        } else {
+            write!(f, "ticket {}: {}", self.ticket_id, self.problem)
+        }
     }
 }
 
@@ -128,4 +132,19 @@ pub fn column_drift(
         format!("{:?}", expected.next_check_at),
     );
     problems
+}
+
+/// The differences between the stored day rows and what the statistics rows sum
+/// to, as problems of no one ticket.
+pub fn day_problems(
+    stored: &[(crate::stats::DayKey, crate::stats::DayValues)],
+    summed: &[(crate::stats::DayKey, crate::stats::DayValues)],
+) -> Vec<RowProblem> {
+    crate::stats::day_drift(stored, summed)
+        .into_iter()
+        .map(|problem| RowProblem {
+            ticket_id: String::new(),
+            problem,
+        })
+        .collect()
 }

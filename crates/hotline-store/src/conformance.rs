@@ -791,11 +791,19 @@ pub async fn assert_totals_match_tickets<S: Store>(store: &S, tickets: &[Ticket]
         return;
     };
     let middle = *first + (last.duration_since(*first) / 2);
+    // Midnight UTC on or before an instant: the day rows' boundaries.
+    let midnight = |at: Timestamp| {
+        Timestamp::from_second(at.as_second().div_euclid(86_400) * 86_400).unwrap_or(at)
+    };
     let periods = [
         (*first, *last + SignedDuration::from_nanos(1)),
         (*first, middle),
         (middle, *last + days(1)),
         (*last + days(1), *last + days(2)),
+        // Whole days only, then whole days with one ragged end each way.
+        (midnight(*first), midnight(*last) + days(1)),
+        (midnight(*first), middle),
+        (middle, midnight(*last) + days(1)),
     ];
     let working = hotline_core::WorkingCalendar::china_default();
     let calendars: [&dyn Calendar; 2] = [&AlwaysOpen, &working];
@@ -3136,4 +3144,9 @@ pub async fn department_totals_follow_every_change_of_a_part<B: Backend>(backend
     assert_eq!(row(STREET_A).replied, 1);
     assert_eq!(row(WATER_BUREAU).dispatched, 0);
     assert_projection_matches_events(fx.store.as_ref()).await;
+    // The day rows, changed with each part, sum what the parts sum afresh.
+    match fx.store.check_rows(&AlwaysOpen).await {
+        Ok(problems) => assert!(problems.is_empty(), "rows disagree: {problems:?}"),
+        Err(error) => panic!("check_rows: {error}"),
+    }
 }

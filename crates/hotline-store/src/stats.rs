@@ -296,3 +296,479 @@ pub fn check(ticket: &Ticket, calendar: &dyn Calendar, stored: &[StatsColumns]) 
         })
         .collect()
 }
+
+// ---------------------------------------------------------------------------------------
+// Day rows: the sums of a day's parts, kept as they are written
+// ---------------------------------------------------------------------------------------
+
+/// The length of a `stats_days` row's day: UTC days, so that the rows do not depend
+/// on any center's time zone. A period's whole days are summed from these rows, its
+/// ragged ends from `ticket_stats`.
+pub const DAY_NANOS: i64 = 86_400_000_000_000;
+
+/// The day a part handed over at `assigned_at` (nanoseconds) is summed in.
+pub fn day_of(assigned_at: i64) -> i64 {
+    assigned_at.div_euclid(DAY_NANOS)
+}
+
+/// What keys a `stats_days` row: the department, the day of hand-over, and the
+/// calendar identity the working times were computed on (`None`: unknown).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DayKey {
+    /// `department_id`.
+    pub department_id: String,
+    /// `day`: days since the epoch, UTC.
+    pub day: i64,
+    /// `calendar` where `calendar_known` is 1.
+    pub calendar: Option<i64>,
+}
+
+impl DayKey {
+    /// The `calendar_known` and `calendar` columns (0 and 0 for an unknown calendar:
+    /// a primary key column cannot be null).
+    pub fn calendar_columns(&self) -> (i64, i64) {
+        match self.calendar {
+            Some(identity) => (1, identity),
+            None => (0, 0),
+        }
+    }
+}
+
+/// The value columns of `stats_days`, in the order of [`DayValues`].
+pub const DAY_VALUE_COLUMNS: [&str; 21] = [
+    "parts",
+    "returned",
+    "signed",
+    "signed_on_time",
+    "sign_secs",
+    "sign_nanos",
+    "replied",
+    "replied_on_time",
+    "reply_secs",
+    "reply_nanos",
+    "callback",
+    "resolved",
+    "satisfied",
+    "returns_approved",
+    "returns_rejected",
+    "return_pending",
+    "extensions",
+    "overdue_marked",
+    "urged",
+    "supervised",
+    "timed",
+];
+
+/// One row's contribution to its day, in the order of [`DAY_VALUE_COLUMNS`].
+pub type DayValues = [i64; 21];
+
+impl StatsColumns {
+    /// The day row this row is summed in.
+    pub fn day_key(&self) -> DayKey {
+        DayKey {
+            department_id: self.department_id.clone(),
+            day: day_of(self.assigned_at),
+            calendar: self.calendar,
+        }
+    }
+
+    /// What this row adds to its day row. `overdue_marked` counts rows with an
+    /// overdue instant at all: whether it has passed depends on when the sums are
+    /// read, so the reader takes away the rows whose instant is still to come.
+    pub fn day_values(&self) -> DayValues {
+        [
+            1,
+            self.returned,
+            i64::from(self.signed_at.is_some()),
+            self.signed_on_time,
+            self.sign_secs,
+            self.sign_nanos,
+            i64::from(self.replied_at.is_some()),
+            self.replied_on_time,
+            self.reply_secs,
+            self.reply_nanos,
+            self.callback,
+            self.resolved,
+            self.satisfied,
+            self.returned * self.lead,
+            self.returns_rejected,
+            self.return_pending,
+            self.extensions,
+            i64::from(self.overdue_after.is_some()),
+            self.urged,
+            self.supervised,
+            i64::from(self.signed_at.is_some() || self.replied_at.is_some()),
+        ]
+    }
+}
+
+/// The net change to the day rows of replacing a ticket's rows `removed` by
+/// `added`: one entry per day row touched, sorted by key (the order the backends
+/// lock rows in, so that two writers cannot wait on each other), changes that
+/// cancel out left out.
+pub fn day_changes(removed: &[StatsColumns], added: &[StatsColumns]) -> Vec<(DayKey, DayValues)> {
+    let mut changes: std::collections::BTreeMap<DayKey, DayValues> =
+        std::collections::BTreeMap::new();
+    for (rows, sign) in [(removed, -1), (added, 1)] {
+        for row in rows {
+            let sums = changes.entry(row.day_key()).or_insert([0; 21]);
+            for (sum, value) in sums.iter_mut().zip(row.day_values()) {
+                *sum += sign * value;
+            }
+        }
+    }
+    changes
+        .into_iter()
+        .filter(|(_, values)| values.iter().any(|v| *v != 0))
+        .collect()
+}
+
+/// Adds changes to the day rows: `source` yields rows of the key (department, day,
+/// calendar_known, calendar) and the [`DAY_VALUE_COLUMNS`], in key order.
+pub fn day_upsert(source: &str) -> String {
+    let values = DAY_VALUE_COLUMNS.join(", ");
+    let sets = DAY_VALUE_COLUMNS
+        .iter()
+        .map(|c| format!("{c} = stats_days.{c} + excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "insert into stats_days (department_id, day, calendar_known, calendar, {values}) \
+         {source} on conflict (department_id, day, calendar_known, calendar) \
+         do update set {sets}"
+    )
+}
+
+/// The day rows summed afresh from the statistics rows, in the columns of the
+/// table, for the row check (and as the migration filled them).
+pub const DAY_ROWS_SUMMED: &str = "select department_id, \
+    (assigned_at - ((assigned_at % 86400000000000) + 86400000000000) % 86400000000000) \
+        / 86400000000000 as day, \
+    cast(case when calendar is null then 0 else 1 end as bigint) as calendar_known, \
+    coalesce(calendar, 0) as calendar, \
+    cast(count(*) as bigint), cast(sum(returned) as bigint), cast(count(signed_at) as bigint), \
+    cast(sum(signed_on_time) as bigint), cast(sum(sign_secs) as bigint), \
+    cast(sum(sign_nanos) as bigint), cast(count(replied_at) as bigint), \
+    cast(sum(replied_on_time) as bigint), cast(sum(reply_secs) as bigint), \
+    cast(sum(reply_nanos) as bigint), cast(sum(callback) as bigint), \
+    cast(sum(resolved) as bigint), cast(sum(satisfied) as bigint), \
+    cast(sum(returned * lead) as bigint), cast(sum(returns_rejected) as bigint), \
+    cast(sum(return_pending) as bigint), cast(sum(extensions) as bigint), \
+    cast(count(overdue_after) as bigint), cast(sum(urged) as bigint), \
+    cast(sum(supervised) as bigint), \
+    cast(sum(case when signed_at is not null or replied_at is not null then 1 else 0 end) \
+        as bigint) \
+    from ticket_stats group by 1, 2, 3, 4";
+
+/// The stored day rows, in the same columns as [`DAY_ROWS_SUMMED`].
+pub fn day_rows_stored() -> String {
+    format!(
+        "select department_id, day, calendar_known, calendar, {} from stats_days",
+        DAY_VALUE_COLUMNS.join(", ")
+    )
+}
+
+/// Reads the key of a day row from its columns.
+pub fn day_key(department_id: String, day: i64, calendar_known: i64, calendar: i64) -> DayKey {
+    DayKey {
+        department_id,
+        day,
+        calendar: (calendar_known != 0).then_some(calendar),
+    }
+}
+
+/// The per-department sums of the day rows in the same columns as [`SUMS`], with
+/// `$1` the caller's calendar identity, `$2`/`$3` the first day and the first day
+/// after; the backend appends its condition on the departments (`$4`) and
+/// `group by department_id`. The overdue column counts every row with an overdue
+/// instant: take away [`PENDING_OVERDUE`].
+pub const DAY_SUMS: &str = "select department_id, \
+    cast(sum(parts) - sum(returned) as bigint), \
+    cast(sum(signed) as bigint), \
+    cast(sum(signed_on_time) as bigint), \
+    cast(sum(case when calendar_known = 1 and calendar = $1 then sign_secs else 0 end) as bigint), \
+    cast(sum(case when calendar_known = 1 and calendar = $1 then sign_nanos else 0 end) as bigint), \
+    cast(sum(replied) as bigint), \
+    cast(sum(replied_on_time) as bigint), \
+    cast(sum(case when calendar_known = 1 and calendar = $1 then reply_secs else 0 end) as bigint), \
+    cast(sum(case when calendar_known = 1 and calendar = $1 then reply_nanos else 0 end) as bigint), \
+    cast(sum(callback) as bigint), \
+    cast(sum(resolved) as bigint), \
+    cast(sum(satisfied) as bigint), \
+    cast(sum(returns_approved) as bigint), \
+    cast(sum(returns_rejected) as bigint), \
+    cast(sum(return_pending) as bigint), \
+    cast(sum(extensions) as bigint), \
+    cast(sum(overdue_marked) as bigint), \
+    cast(sum(urged) as bigint), \
+    cast(sum(supervised) as bigint), \
+    cast(sum(case when calendar_known = 1 and calendar = $1 then 0 else timed end) as bigint) \
+    from stats_days where day >= $2 and day < $3 and ";
+
+/// Per department, the rows handed over in `[$2, $3)` whose overdue instant is
+/// `$1` (now) or later: counted in the day rows' overdue column, not yet overdue.
+/// Only open parts have an instant, so this reads few rows. The backend appends
+/// its condition on the departments (`$4`) and `group by department_id`.
+pub const PENDING_OVERDUE: &str = "select department_id, cast(count(*) as bigint) \
+    from ticket_stats where overdue_after >= $1 and assigned_at >= $2 and assigned_at < $3 \
+    and ";
+
+/// The column of [`SumsRow`] holding the overdue count.
+pub const OVERDUE_COLUMN: usize = 16;
+
+/// How a period `[start, end)` (nanoseconds) is summed: the whole UTC days inside
+/// it from the day rows, and the ragged ends before and after them from the rows
+/// themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeriodSplit {
+    /// Days `[first, after)` read from the day rows, if the period holds a whole day.
+    pub days: Option<(i64, i64)>,
+    /// Instants read from the rows themselves (one range, or the two ends).
+    pub rows: [Option<(i64, i64)>; 2],
+}
+
+/// Splits `[start, end)` (nanoseconds, `start < end`) into whole days and ends.
+pub fn split_period(start: i64, end: i64) -> PeriodSplit {
+    // The first whole day begins at or after start; the last ends at or before end.
+    let first = day_of(start) + i64::from(start.rem_euclid(DAY_NANOS) != 0);
+    let after = day_of(end);
+    if first >= after {
+        return PeriodSplit {
+            days: None,
+            rows: [Some((start, end)), None],
+        };
+    }
+    let (days_start, days_end) = (
+        first.saturating_mul(DAY_NANOS),
+        after.saturating_mul(DAY_NANOS),
+    );
+    let range = |a: i64, b: i64| (a < b).then_some((a, b));
+    PeriodSplit {
+        days: Some((first, after)),
+        rows: [range(start, days_start), range(days_end, end)],
+    }
+}
+
+/// Adds rows of sums from several queries per department.
+#[derive(Debug, Default)]
+pub struct SumsByDepartment {
+    rows: std::collections::BTreeMap<String, SumsRow>,
+}
+
+impl SumsByDepartment {
+    /// Adds a row of [`SUMS`] or [`DAY_SUMS`].
+    pub fn add(&mut self, department_id: String, values: &SumsRow) {
+        let sums = self.rows.entry(department_id).or_insert([0; 20]);
+        for (sum, value) in sums.iter_mut().zip(values) {
+            *sum += value;
+        }
+    }
+
+    /// Takes away rows counted overdue in [`DAY_SUMS`] that are not overdue yet.
+    pub fn take_pending(&mut self, department_id: String, pending: i64) {
+        self.rows.entry(department_id).or_insert([0; 20])[OVERDUE_COLUMN] -= pending;
+    }
+
+    /// The sums per department, and how many rows are to be retimed.
+    pub fn finish(self) -> (Vec<DepartmentStats>, u64) {
+        let mut retime = 0;
+        let sums = self
+            .rows
+            .into_iter()
+            .map(|(department_id, values)| {
+                let (stats, stale) = sums_from_row(department_id, &values);
+                retime += stale;
+                stats
+            })
+            .collect();
+        (sums, retime)
+    }
+}
+
+/// Compares the stored day rows with the day rows the stored statistics rows sum
+/// to; returns a sentence per difference (a missing row counts as zeros).
+pub fn day_drift(stored: &[(DayKey, DayValues)], summed: &[(DayKey, DayValues)]) -> Vec<String> {
+    let zero = [0; 21];
+    let stored: std::collections::BTreeMap<&DayKey, &DayValues> =
+        stored.iter().map(|(k, v)| (k, v)).collect();
+    let summed: std::collections::BTreeMap<&DayKey, &DayValues> =
+        summed.iter().map(|(k, v)| (k, v)).collect();
+    let mut keys: Vec<&DayKey> = stored.keys().chain(summed.keys()).copied().collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|key| {
+            let s = stored.get(key).copied().unwrap_or(&zero);
+            let e = summed.get(key).copied().unwrap_or(&zero);
+            (s != e).then(|| {
+                format!(
+                    "statistics day {} of department {} (calendar {:?}) holds {s:?} but its rows sum to {e:?}",
+                    key.day, key.department_id, key.calendar
+                )
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(department: &str, assigned_at: i64, calendar: Option<i64>) -> StatsColumns {
+        StatsColumns {
+            position: 0,
+            department_id: department.to_owned(),
+            assigned_at,
+            lead: 1,
+            returned: 0,
+            signed_at: Some(assigned_at + 10),
+            signed_on_time: 1,
+            sign_secs: 10,
+            sign_nanos: 5,
+            replied_at: None,
+            replied_on_time: 0,
+            reply_secs: 0,
+            reply_nanos: 0,
+            overdue_after: Some(assigned_at + 100),
+            returns_rejected: 0,
+            extensions: 0,
+            urged: 1,
+            supervised: 0,
+            callback: 0,
+            resolved: 0,
+            satisfied: 0,
+            return_pending: 0,
+            calendar,
+        }
+    }
+
+    #[test]
+    fn a_day_is_the_utc_day_rounded_down_before_1970_too() {
+        assert_eq!(day_of(0), 0);
+        assert_eq!(day_of(DAY_NANOS - 1), 0);
+        assert_eq!(day_of(DAY_NANOS), 1);
+        assert_eq!(day_of(-1), -1);
+        assert_eq!(day_of(-DAY_NANOS), -1);
+    }
+
+    #[test]
+    fn changes_net_out_per_day_row_in_key_order() {
+        let day = 20_000 * DAY_NANOS;
+        let before = [row("b", day + 1, Some(7)), row("a", day + 2, Some(7))];
+        let mut signed = before.clone();
+        signed[1].replied_at = Some(day + 50);
+        signed[1].overdue_after = None;
+        // The part of b is unchanged: no change for its row at all.
+        let changes = day_changes(&before, &signed);
+        assert_eq!(changes.len(), 1);
+        let (key, values) = &changes[0];
+        assert_eq!(key.department_id, "a");
+        assert_eq!(key.day, 20_000);
+        // replied +1, overdue_marked -1; timed unchanged (it was signed already).
+        let replied = DAY_VALUE_COLUMNS.iter().position(|c| *c == "replied");
+        let marked = DAY_VALUE_COLUMNS
+            .iter()
+            .position(|c| *c == "overdue_marked");
+        for (i, value) in values.iter().enumerate() {
+            let expected = if Some(i) == replied {
+                1
+            } else if Some(i) == marked {
+                -1
+            } else {
+                0
+            };
+            assert_eq!(*value, expected, "column {}", DAY_VALUE_COLUMNS[i]);
+        }
+        // A new ticket adds whole rows, keyed apart by calendar, sorted.
+        let added = [
+            row("z", day, None),
+            row("a", day + DAY_NANOS, Some(7)),
+            row("a", day, Some(7)),
+            row("a", day, None),
+        ];
+        let keys: Vec<(String, i64, Option<i64>)> = day_changes(&[], &added)
+            .into_iter()
+            .map(|(k, _)| (k.department_id, k.day, k.calendar))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("a".to_owned(), 20_000, None),
+                ("a".to_owned(), 20_000, Some(7)),
+                ("a".to_owned(), 20_001, Some(7)),
+                ("z".to_owned(), 20_000, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_period_splits_into_whole_days_and_ragged_ends() {
+        let d = DAY_NANOS;
+        // Within one day, or across midnight without a whole day: rows only.
+        assert_eq!(
+            split_period(5 * d + 1, 5 * d + 9),
+            PeriodSplit {
+                days: None,
+                rows: [Some((5 * d + 1, 5 * d + 9)), None]
+            }
+        );
+        assert_eq!(split_period(5 * d + 1, 7 * d - 1).days, None);
+        // Aligned on both ends: days only.
+        assert_eq!(
+            split_period(5 * d, 8 * d),
+            PeriodSplit {
+                days: Some((5, 8)),
+                rows: [None, None]
+            }
+        );
+        // Ragged both ends.
+        assert_eq!(
+            split_period(5 * d - 3, 8 * d + 4),
+            PeriodSplit {
+                days: Some((5, 8)),
+                rows: [Some((5 * d - 3, 5 * d)), Some((8 * d, 8 * d + 4))]
+            }
+        );
+        // Exactly one whole day.
+        assert_eq!(split_period(5 * d, 6 * d).days, Some((5, 6)));
+    }
+
+    #[test]
+    fn sums_add_up_per_department_and_pending_parts_are_not_overdue() {
+        let mut sums = SumsByDepartment::default();
+        let mut values: SumsRow = [1; 20];
+        values[OVERDUE_COLUMN] = 3;
+        sums.add("a".to_owned(), &values);
+        sums.add("a".to_owned(), &values);
+        sums.add("b".to_owned(), &values);
+        sums.take_pending("a".to_owned(), 2);
+        let (stats, retime) = sums.finish();
+        assert_eq!(stats.len(), 2);
+        assert_eq!(stats[0].department_id.as_str(), "a");
+        assert_eq!((stats[0].dispatched, stats[0].overdue), (2, 4));
+        assert_eq!(stats[1].overdue, 3);
+        assert_eq!(retime, 3);
+    }
+
+    #[test]
+    fn drift_names_each_day_row_that_differs() {
+        let day = 20_000 * DAY_NANOS;
+        let summed = day_changes(&[], &[row("a", day, Some(1)), row("b", day, Some(1))]);
+        assert!(day_drift(&summed, &summed).is_empty());
+        let mut stored = summed.clone();
+        stored[0].1[0] += 1;
+        // A stored row of zeros is as good as none.
+        stored.push((
+            DayKey {
+                department_id: "c".to_owned(),
+                day: 1,
+                calendar: None,
+            },
+            [0; 21],
+        ));
+        let problems = day_drift(&stored, &summed);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("department a"), "{problems:?}");
+        assert_eq!(day_drift(&stored[1..], &summed).len(), 1);
+    }
+}
