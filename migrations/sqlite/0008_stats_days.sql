@@ -38,7 +38,8 @@ create table stats_days (
 
 -- whether an overdue instant has passed depends on when the sums are read: the day rows
 -- count every part with one, and the reader takes away those still to come, found here.
--- only open parts have an instant, so the index stays small.
+-- only open parts have an instant, so the index stays small; its entries hold the primary
+-- key (department, hand-over), which is all the count reads.
 create index ticket_stats_overdue_after on ticket_stats (overdue_after)
     where overdue_after is not null;
 

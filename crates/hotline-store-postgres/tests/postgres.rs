@@ -385,3 +385,49 @@ async fn two_replicas_creating_at_once_number_gap_free_and_file_each_request_id_
         replica.close().await;
     }
 }
+
+/// Many transactions at once change parts handed over on the same day: each adds to
+/// the same day rows, under row locks taken in key order, so none waits forever
+/// and no change is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_changes_to_one_day_of_parts_lose_no_count() {
+    if skipped(Some(URL_ENV)) {
+        return;
+    }
+    let schema = Schema::create().await;
+    let fx = Fixture::open(&schema).await;
+    let tickets = dispatched_tickets(&fx, 48).await;
+    let env = hotline_store::conformance::department(ENV_BUREAU);
+    let mut tasks = Vec::new();
+    for (i, id) in (0_i64..).zip(&tickets) {
+        let (store, world, env, id) = (
+            Arc::clone(&fx.store),
+            Arc::clone(&fx.world),
+            env.clone(),
+            *id,
+        );
+        let at = t0() + mins(10 + i);
+        tasks.push(tokio::spawn(async move {
+            let sign = hotline_store::conformance::sign();
+            store.apply(id, None, sign, &world.ctx(&env, at)).await
+        }));
+    }
+    for task in tasks {
+        within("a sign", task)
+            .await
+            .expect("sign task")
+            .expect("sign");
+    }
+    let problems = fx
+        .store
+        .check_rows(&hotline_core::AlwaysOpen)
+        .await
+        .expect("check_rows");
+    assert!(problems.is_empty(), "{problems:?}");
+    let all = fx
+        .list_all(&hotline_store::TicketFilter::default(), 100)
+        .await;
+    assert_eq!(all.len(), tickets.len());
+    hotline_store::conformance::assert_totals_match_tickets(fx.store.as_ref(), &all).await;
+    fx.store.close().await;
+}
