@@ -605,7 +605,8 @@ fn audit_verify_passes_a_clean_database_and_names_a_tampered_event() {
     assert!(one.status.success());
 
     // `hotline check` finds the same break, and rows that disagree: an indexed column
-    // edited by hand and a request id left pointing at no ticket.
+    // edited by hand, a request id left pointing at no ticket, and a day's statistics
+    // that no part sums to.
     let ghost = "01900000-0000-7000-8000-00000000dead";
     let status = std::process::Command::new("python3")
         .arg("-c")
@@ -613,7 +614,9 @@ fn audit_verify_passes_a_clean_database_and_names_a_tampered_event() {
             "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
              c.execute(\"update tickets set warning_level='OVERDUE' where id=?\", (sys.argv[2],)); \
              c.execute(\"insert into idempotency (request_id, ticket_id, created_at) \
-             values ('lost-request', ?, 0)\", (sys.argv[3],)); c.commit()",
+             values ('lost-request', ?, 0)\", (sys.argv[3],)); \
+             c.execute(\"insert into stats_days values ('ghost.dept', 20000, 0, 0, 1\" \
+             + ', 0' * 20 + ')'); c.commit()",
         )
         .arg(&db)
         .arg(&ids[0])
@@ -638,6 +641,9 @@ fn audit_verify_passes_a_clean_database_and_names_a_tampered_event() {
         rows,
         [
             format!("ticket {ghost}: a request id pointing at a ticket that does not exist"),
+            "statistics of 2024-10-04 (UTC) for department ghost.dept on an unknown calendar: \
+             parts is 1 but its parts sum to 0"
+                .to_owned(),
             format!(
                 "ticket {}: column warning_level is OVERDUE but the ticket says NONE",
                 ids[0]

@@ -601,9 +601,24 @@ pub fn day_drift(stored: &[(DayKey, DayValues)], summed: &[(DayKey, DayValues)])
             let s = stored.get(key).copied().unwrap_or(&zero);
             let e = summed.get(key).copied().unwrap_or(&zero);
             (s != e).then(|| {
+                let columns: Vec<String> = DAY_VALUE_COLUMNS
+                    .iter()
+                    .zip(s.iter().zip(e.iter()))
+                    .filter(|(_, (s, e))| s != e)
+                    .map(|(name, (s, e))| format!("{name} is {s} but its parts sum to {e}"))
+                    .collect();
+                let day = Timestamp::from_second(key.day.saturating_mul(86_400)).map_or_else(
+                    |_| format!("day {}", key.day),
+                    |at| at.to_string()[..10].to_owned(),
+                );
+                let calendar = match key.calendar {
+                    Some(identity) => format!("calendar {:016x}", identity.cast_unsigned()),
+                    None => "an unknown calendar".to_owned(),
+                };
                 format!(
-                    "statistics day {} of department {} (calendar {:?}) holds {s:?} but its rows sum to {e:?}",
-                    key.day, key.department_id, key.calendar
+                    "statistics of {day} (UTC) for department {} on {calendar}: {}",
+                    key.department_id,
+                    columns.join(", ")
                 )
             })
         })
@@ -768,7 +783,11 @@ mod tests {
         ));
         let problems = day_drift(&stored, &summed);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("department a"), "{problems:?}");
+        assert_eq!(
+            problems[0],
+            "statistics of 2024-10-04 (UTC) for department a on calendar 0000000000000001: \
+             parts is 2 but its parts sum to 1",
+        );
         assert_eq!(day_drift(&stored[1..], &summed).len(), 1);
     }
 }
