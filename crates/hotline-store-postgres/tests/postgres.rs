@@ -431,3 +431,55 @@ async fn concurrent_changes_to_one_day_of_parts_lose_no_count() {
     hotline_store::conformance::assert_totals_match_tickets(fx.store.as_ref(), &all).await;
     fx.store.close().await;
 }
+
+/// The migration that adds the day rows fills them from the statistics rows there
+/// are: the row check finds them as the writes would have left them.
+#[tokio::test]
+async fn the_day_rows_migration_sums_the_rows_there_are() {
+    if skipped(Some(URL_ENV)) {
+        return;
+    }
+    let schema = Schema::create().await;
+    let fx = Fixture::open(&schema).await;
+    let tickets = dispatched_tickets(&fx, 6).await;
+    let env = hotline_store::conformance::department(ENV_BUREAU);
+    for (i, id) in (0_i64..).zip(&tickets).filter(|(i, _)| i % 2 == 0) {
+        let at = t0() + days(i) + mins(30);
+        let sign = hotline_store::conformance::sign();
+        fx.store
+            .apply(*id, None, sign, &fx.world.ctx(&env, at))
+            .await
+            .expect("sign");
+    }
+    let migration = include_str!("../../../migrations/postgres/0007_stats_days.sql");
+    let fill = &migration[migration.find("insert into stats_days").expect("the fill")..];
+    let mut conn = PgConnection::connect_with(&schema.0.options())
+        .await
+        .expect("connect");
+    let rows: i64 = sqlx::query_scalar("select count(*) from stats_days")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert!(rows >= 1, "the writes kept day rows");
+    sqlx::query("delete from stats_days")
+        .execute(&mut conn)
+        .await
+        .expect("clear");
+    sqlx::query(sqlx::AssertSqlSafe(fill))
+        .execute(&mut conn)
+        .await
+        .expect("fill");
+    let refilled: i64 = sqlx::query_scalar("select count(*) from stats_days")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(refilled, rows);
+    conn.close().await.expect("close");
+    let problems = fx
+        .store
+        .check_rows(&hotline_core::AlwaysOpen)
+        .await
+        .expect("check_rows");
+    assert!(problems.is_empty(), "{problems:?}");
+    fx.store.close().await;
+}
