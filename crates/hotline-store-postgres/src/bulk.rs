@@ -108,6 +108,20 @@ async fn copy(conn: &mut PgConnection, statement: &str, buf: CopyBuf) -> StoreRe
 }
 
 impl PgStore {
+    /// Refreshes the planner's statistics of every table, as a bulk load should end:
+    /// until autovacuum gets to them, the planner guesses, and may read a month of
+    /// statistics rows where the few open parts not yet overdue would do.
+    ///
+    /// # Errors
+    /// [`hotline_store::StoreError::Unavailable`].
+    pub async fn analyze(&self) -> StoreResult<()> {
+        sqlx::query("analyze")
+            .execute(&self.pool)
+            .await
+            .map_err(db("refreshing the planner's statistics"))?;
+        Ok(())
+    }
+
     /// Writes `tickets`, each with its whole history, in one transaction: the
     /// ticket rows (deadline, warning light and next check derived on
     /// `calendar`, as [`Store`](hotline_store::Store) writes them), their

@@ -134,6 +134,15 @@ impl Target {
         }
     }
 
+    /// Ends a load: PostgreSQL's planner needs statistics of what was loaded.
+    async fn finish_load(&self) -> anyhow::Result<()> {
+        match self {
+            Target::Sqlite(_) => {}
+            Target::Postgres(store) => store.analyze().await?,
+        }
+        Ok(())
+    }
+
     async fn bulk_load(&self, batch: &[History], calendar: &dyn Calendar) -> anyhow::Result<u64> {
         Ok(match self {
             Target::Sqlite(store) => store.bulk_load(batch, calendar).await?,
@@ -228,6 +237,10 @@ pub async fn run(config: ServerConfig, args: &SeedArgs) -> anyhow::Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("the ticket builder panicked"))?;
     built?;
+    target
+        .finish_load()
+        .await
+        .context("cannot refresh the planner's statistics")?;
     bar.finish_and_clear();
     store.close().await;
     let elapsed = began.elapsed().as_secs_f64();
