@@ -228,6 +228,9 @@ pub(crate) async fn totals(read: &SqlitePool, query: &StatsQuery) -> StoreResult
     let (start, end) = (nanos(query.start), nanos(query.end));
     let split = split_period(start, end);
     let mut sums = SumsByDepartment::default();
+    // One snapshot for every part of the sums: a read transaction sees the database
+    // as of its first read.
+    let mut tx = read.begin().await.map_err(db("summing statistics rows"))?;
     let rows_text = format!(
         "{}{} group by department_id",
         SUMS.replace('$', "?"),
@@ -240,7 +243,7 @@ pub(crate) async fn totals(read: &SqlitePool, query: &StatsQuery) -> StoreResult
             .bind(from)
             .bind(to)
             .bind(departments.clone())
-            .fetch_all(read)
+            .fetch_all(&mut *tx)
             .await
             .map_err(db("summing statistics rows"))?;
         add_sums(&mut sums, &rows)?;
@@ -256,7 +259,7 @@ pub(crate) async fn totals(read: &SqlitePool, query: &StatsQuery) -> StoreResult
             .bind(first)
             .bind(after)
             .bind(departments.clone())
-            .fetch_all(read)
+            .fetch_all(&mut *tx)
             .await
             .map_err(db("summing statistics days"))?;
         add_sums(&mut sums, &rows)?;
@@ -274,7 +277,7 @@ pub(crate) async fn totals(read: &SqlitePool, query: &StatsQuery) -> StoreResult
             .bind(first.saturating_mul(hotline_store::stats::DAY_NANOS))
             .bind(after.saturating_mul(hotline_store::stats::DAY_NANOS))
             .bind(departments.clone())
-            .fetch_all(read)
+            .fetch_all(&mut *tx)
             .await
             .map_err(db("counting parts not yet overdue"))?;
         for row in &rows {
@@ -296,13 +299,14 @@ pub(crate) async fn totals(read: &SqlitePool, query: &StatsQuery) -> StoreResult
             .bind(start)
             .bind(end)
             .bind(departments)
-            .fetch_all(read)
+            .fetch_all(&mut *tx)
             .await
             .map_err(db("reading statistics rows to retime"))?;
         for row in &rows {
             out.retime.push(columns_from_row(row)?.to_part()?);
         }
     }
+    tx.rollback().await.map_err(db("summing statistics rows"))?;
     Ok(out)
 }
 
