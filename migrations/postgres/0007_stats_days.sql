@@ -10,6 +10,9 @@
 create table stats_days (
     department_id text collate "C" not null,
     day bigint not null,
+    -- a department's day may be spread over a few rows, by the part's hand-over instant
+    -- (hotline_store::stats::DayKey): four here, so that concurrent writers seldom wait on one row
+    stripe bigint not null,
     calendar_known bigint not null,
     calendar bigint not null,
     parts bigint not null,
@@ -33,7 +36,7 @@ create table stats_days (
     urged bigint not null,
     supervised bigint not null,
     timed bigint not null,
-    primary key (department_id, day, calendar_known, calendar)
+    primary key (department_id, day, stripe, calendar_known, calendar)
 );
 
 -- whether an overdue instant has passed depends on when the sums are read: the day rows
@@ -43,13 +46,14 @@ create table stats_days (
 create index ticket_stats_overdue_after on ticket_stats (overdue_after)
     include (department_id, assigned_at) where overdue_after is not null;
 
-insert into stats_days (department_id, day, calendar_known, calendar, parts,
+insert into stats_days (department_id, day, stripe, calendar_known, calendar, parts,
         returned, signed, signed_on_time, sign_secs, sign_nanos, replied, replied_on_time,
         reply_secs, reply_nanos, callback, resolved, satisfied, returns_approved,
         returns_rejected, return_pending, extensions, overdue_marked, urged, supervised, timed)
 select department_id,
     -- the utc day, rounded down before 1970 too
     (assigned_at - ((assigned_at % 86400000000000) + 86400000000000) % 86400000000000) / 86400000000000,
+    ((assigned_at % 4) + 4) % 4,
     case when calendar is null then 0 else 1 end, coalesce(calendar, 0),
     cast(count(*) as bigint),
     cast(sum(returned) as bigint),
@@ -75,4 +79,5 @@ select department_id,
 from ticket_stats
     group by department_id,
     (assigned_at - ((assigned_at % 86400000000000) + 86400000000000) % 86400000000000) / 86400000000000,
+    ((assigned_at % 4) + 4) % 4,
     case when calendar is null then 0 else 1 end, coalesce(calendar, 0);

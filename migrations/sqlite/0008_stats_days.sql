@@ -10,6 +10,9 @@
 create table stats_days (
     department_id text not null,
     day integer not null,
+    -- a department's day may be spread over a few rows, by the part's hand-over instant
+    -- (hotline_store::stats::DayKey): one here, the database has one writer
+    stripe integer not null,
     calendar_known integer not null,
     calendar integer not null,
     parts integer not null,
@@ -33,7 +36,7 @@ create table stats_days (
     urged integer not null,
     supervised integer not null,
     timed integer not null,
-    primary key (department_id, day, calendar_known, calendar)
+    primary key (department_id, day, stripe, calendar_known, calendar)
 ) strict, without rowid;
 
 -- whether an overdue instant has passed depends on when the sums are read: the day rows
@@ -43,13 +46,14 @@ create table stats_days (
 create index ticket_stats_overdue_after on ticket_stats (overdue_after)
     where overdue_after is not null;
 
-insert into stats_days (department_id, day, calendar_known, calendar, parts,
+insert into stats_days (department_id, day, stripe, calendar_known, calendar, parts,
         returned, signed, signed_on_time, sign_secs, sign_nanos, replied, replied_on_time,
         reply_secs, reply_nanos, callback, resolved, satisfied, returns_approved,
         returns_rejected, return_pending, extensions, overdue_marked, urged, supervised, timed)
 select department_id,
     -- the utc day, rounded down before 1970 too
     (assigned_at - ((assigned_at % 86400000000000) + 86400000000000) % 86400000000000) / 86400000000000,
+    0,
     case when calendar is null then 0 else 1 end, coalesce(calendar, 0),
     cast(count(*) as bigint),
     cast(sum(returned) as bigint),

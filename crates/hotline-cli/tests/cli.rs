@@ -615,7 +615,7 @@ fn audit_verify_passes_a_clean_database_and_names_a_tampered_event() {
              c.execute(\"update tickets set warning_level='OVERDUE' where id=?\", (sys.argv[2],)); \
              c.execute(\"insert into idempotency (request_id, ticket_id, created_at) \
              values ('lost-request', ?, 0)\", (sys.argv[3],)); \
-             c.execute(\"insert into stats_days values ('ghost.dept', 20000, 0, 0, 1\" \
+             c.execute(\"insert into stats_days values ('ghost.dept', 20000, 0, 0, 0, 1\" \
              + ', 0' * 20 + ')'); c.commit()",
         )
         .arg(&db)

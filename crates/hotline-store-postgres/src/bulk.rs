@@ -205,7 +205,7 @@ impl PgStore {
 
         let mut tx = self.begin().await?;
         // The day rows before the event-log lock, as every writer takes them.
-        let days = hotline_store::stats::day_changes(&[], &stats_columns);
+        let days = crate::stats::day_changes_of(&stats_columns);
         crate::stats::add_to_days(&mut tx, &days).await?;
         // Event ids are handed out in commit order, as for every append.
         sqlx::query("select id from event_append_lock for update")

@@ -5,9 +5,9 @@ use hotline_core::{AlwaysOpen, Calendar, Ticket, stats_parts};
 use std::sync::LazyLock;
 
 use hotline_store::stats::{
-    COLUMNS, DAY_NANOS, DAY_ROWS_SUMMED, DAY_SUMS, DAY_VALUE_COLUMNS, DayKey, DayValues,
-    PENDING_OVERDUE, RETIME, SUMS, StatsColumns, SumsByDepartment, SumsRow, day_changes, day_key,
-    day_rows_stored, day_upsert, identity_column, split_period,
+    COLUMNS, DAY_NANOS, DAY_SUMS, DAY_VALUE_COLUMNS, DayKey, DayValues, PENDING_OVERDUE, RETIME,
+    SUMS, StatsColumns, SumsByDepartment, SumsRow, day_changes, day_key, day_rows_stored,
+    day_rows_summed, day_upsert, identity_column, split_period,
 };
 use hotline_store::{StatsQuery, StatsTotals, StoreResult};
 use sqlx::postgres::{PgPool, PgRow, Postgres};
@@ -16,6 +16,9 @@ use uuid::Uuid;
 
 use crate::codec::{nanos, ticket_from_json};
 use crate::error::db;
+
+/// Rows per department and day in `stats_days` ([`DayKey`]): four: concurrent writers seldom wait on one another's row, and a month's sums read four rows per department and day.
+const DAY_STRIPES: i64 = 4;
 
 /// Tickets given their rows per transaction of the backfill.
 const BACKFILL_BATCH: i64 = 500;
@@ -121,7 +124,7 @@ async fn write_parts(
     }
     // Every caller has locked its tickets by now and takes the event-log lock only
     // after this: the day rows are locked between the two, in key order.
-    add_to_days(tx, &day_changes(&removed, &added)).await?;
+    add_to_days(tx, &day_changes(&removed, &added, DAY_STRIPES)).await?;
     if owners.is_empty() {
         return Ok(());
     }
@@ -171,9 +174,14 @@ async fn write_parts(
     Ok(())
 }
 
+/// The changes to the day rows of adding `added`, for the bulk load.
+pub(crate) fn day_changes_of(added: &[StatsColumns]) -> Vec<(DayKey, DayValues)> {
+    day_changes(&[], added, DAY_STRIPES)
+}
+
 /// The statement of [`add_to_days`].
 static DAY_UPSERT: LazyLock<String> = LazyLock::new(|| {
-    let arrays = (1..=25)
+    let arrays = (1..=26)
         .map(|i| format!("${i}::{}[]", if i == 1 { "text" } else { "bigint" }))
         .collect::<Vec<_>>();
     // unnest keeps the order of the arrays: the rows are locked in key order.
@@ -190,15 +198,16 @@ pub(crate) async fn add_to_days(
         return Ok(());
     }
     let mut departments = Vec::with_capacity(changes.len());
-    let mut keys: [Vec<i64>; 3] = Default::default();
+    let mut keys: [Vec<i64>; 4] = Default::default();
     let mut columns: Vec<Vec<i64>> =
         vec![Vec::with_capacity(changes.len()); DAY_VALUE_COLUMNS.len()];
     for (key, values) in changes {
         let (known, calendar) = key.calendar_columns();
         departments.push(key.department_id.clone());
         keys[0].push(key.day);
-        keys[1].push(known);
-        keys[2].push(calendar);
+        keys[1].push(key.stripe);
+        keys[2].push(known);
+        keys[3].push(calendar);
         for (column, value) in columns.iter_mut().zip(values) {
             column.push(*value);
         }
@@ -399,7 +408,7 @@ fn add_sums(sums: &mut SumsByDepartment, rows: &[PgRow]) -> StoreResult<()> {
     Ok(())
 }
 
-/// Reads day rows of [`DAY_ROWS_SUMMED`] or [`day_rows_stored`].
+/// Reads day rows of [`day_rows_summed`] or [`day_rows_stored`].
 fn day_rows(rows: &[PgRow]) -> StoreResult<Vec<(DayKey, DayValues)>> {
     let read = |e| db("reading the statistics of a day")(e);
     rows.iter()
@@ -409,10 +418,11 @@ fn day_rows(rows: &[PgRow]) -> StoreResult<Vec<(DayKey, DayValues)>> {
                 row.try_get(1).map_err(read)?,
                 row.try_get(2).map_err(read)?,
                 row.try_get(3).map_err(read)?,
+                row.try_get(4).map_err(read)?,
             );
             let mut values: DayValues = [0; 21];
             for (i, value) in values.iter_mut().enumerate() {
-                *value = row.try_get(i + 4).map_err(read)?;
+                *value = row.try_get(i + 5).map_err(read)?;
             }
             Ok((key, values))
         })
@@ -432,7 +442,7 @@ pub(crate) async fn days_stored_and_summed(
         .fetch_all(&mut *tx)
         .await
         .map_err(db("reading the statistics of each day"))?;
-    let summed = sqlx::query(DAY_ROWS_SUMMED)
+    let summed = sqlx::query(AssertSqlSafe(day_rows_summed(DAY_STRIPES)))
         .fetch_all(&mut *tx)
         .await
         .map_err(db("summing the statistics of each day"))?;

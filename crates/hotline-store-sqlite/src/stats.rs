@@ -5,8 +5,8 @@ use hotline_core::{AlwaysOpen, Calendar, Ticket, stats_parts};
 use std::sync::LazyLock;
 
 use hotline_store::stats::{
-    COLUMNS, DAY_ROWS_SUMMED, DAY_SUMS, DayKey, DayValues, PENDING_OVERDUE, RETIME, SUMS,
-    StatsColumns, SumsByDepartment, SumsRow, day_changes, day_key, day_rows_stored, day_upsert,
+    COLUMNS, DAY_SUMS, DayKey, DayValues, PENDING_OVERDUE, RETIME, SUMS, StatsColumns,
+    SumsByDepartment, SumsRow, day_changes, day_key, day_rows_stored, day_rows_summed, day_upsert,
     identity_column, split_period,
 };
 use hotline_store::{StatsQuery, StatsTotals, StoreResult};
@@ -15,6 +15,9 @@ use sqlx::{AssertSqlSafe, Row, Transaction};
 
 use crate::codec::{nanos, ticket_from_json};
 use crate::error::db;
+
+/// Rows per department and day in `stats_days` ([`DayKey`]): one: the database has one writer, no one waits on a row.
+const DAY_STRIPES: i64 = 1;
 
 /// Tickets given their rows per transaction of the backfill.
 const BACKFILL_BATCH: i64 = 500;
@@ -88,12 +91,12 @@ async fn write_parts(
         .map_err(db("writing statistics rows"))?;
         added.push(c);
     }
-    add_to_days(tx, &day_changes(&removed, &added)).await
+    add_to_days(tx, &day_changes(&removed, &added, DAY_STRIPES)).await
 }
 
 /// The statement of [`add_to_days`].
 static DAY_UPSERT: LazyLock<String> = LazyLock::new(|| {
-    let placeholders = (1..=25).map(|i| format!("?{i}")).collect::<Vec<_>>();
+    let placeholders = (1..=26).map(|i| format!("?{i}")).collect::<Vec<_>>();
     day_upsert(&format!("values ({})", placeholders.join(", ")))
 });
 
@@ -108,6 +111,7 @@ pub(crate) async fn add_to_days(
         let mut query = sqlx::query(AssertSqlSafe(DAY_UPSERT.as_str()))
             .bind(key.department_id.clone())
             .bind(key.day)
+            .bind(key.stripe)
             .bind(known)
             .bind(calendar);
         for value in values {
@@ -325,7 +329,7 @@ fn add_sums(sums: &mut SumsByDepartment, rows: &[SqliteRow]) -> StoreResult<()> 
     Ok(())
 }
 
-/// Reads day rows of [`DAY_ROWS_SUMMED`] or [`day_rows_stored`].
+/// Reads day rows of [`day_rows_summed`] or [`day_rows_stored`].
 fn day_rows(rows: &[SqliteRow]) -> StoreResult<Vec<(DayKey, DayValues)>> {
     let read = |e| db("reading the statistics of a day")(e);
     rows.iter()
@@ -335,10 +339,11 @@ fn day_rows(rows: &[SqliteRow]) -> StoreResult<Vec<(DayKey, DayValues)>> {
                 row.try_get(1).map_err(read)?,
                 row.try_get(2).map_err(read)?,
                 row.try_get(3).map_err(read)?,
+                row.try_get(4).map_err(read)?,
             );
             let mut values: DayValues = [0; 21];
             for (i, value) in values.iter_mut().enumerate() {
-                *value = row.try_get(i + 4).map_err(read)?;
+                *value = row.try_get(i + 5).map_err(read)?;
             }
             Ok((key, values))
         })
@@ -358,7 +363,7 @@ pub(crate) async fn days_stored_and_summed(
         .fetch_all(&mut *tx)
         .await
         .map_err(db("reading the statistics of each day"))?;
-    let summed = sqlx::query(DAY_ROWS_SUMMED)
+    let summed = sqlx::query(AssertSqlSafe(day_rows_summed(DAY_STRIPES)))
         .fetch_all(&mut *tx)
         .await
         .map_err(db("summing the statistics of each day"))?;

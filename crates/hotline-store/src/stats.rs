@@ -311,14 +311,21 @@ pub fn day_of(assigned_at: i64) -> i64 {
     assigned_at.div_euclid(DAY_NANOS)
 }
 
-/// What keys a `stats_days` row: the department, the day of hand-over, and the
-/// calendar identity the working times were computed on (`None`: unknown).
+/// What keys a `stats_days` row: the department, the day of hand-over, the stripe,
+/// and the calendar identity the working times were computed on (`None`: unknown).
+///
+/// A backend whose writers run at once may spread a department's day over a few
+/// rows (stripes, chosen by the part's hand-over instant, so a part stays in its
+/// stripe): writers then wait on each other's row less often, and a period's sums
+/// read that many more rows.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DayKey {
     /// `department_id`.
     pub department_id: String,
     /// `day`: days since the epoch, UTC.
     pub day: i64,
+    /// `stripe`: from 0 to the backend's stripes less one.
+    pub stripe: i64,
     /// `calendar` where `calendar_known` is 1.
     pub calendar: Option<i64>,
 }
@@ -363,11 +370,12 @@ pub const DAY_VALUE_COLUMNS: [&str; 21] = [
 pub type DayValues = [i64; 21];
 
 impl StatsColumns {
-    /// The day row this row is summed in.
-    pub fn day_key(&self) -> DayKey {
+    /// The day row this row is summed in, of `stripes` per department and day.
+    pub fn day_key(&self, stripes: i64) -> DayKey {
         DayKey {
             department_id: self.department_id.clone(),
             day: day_of(self.assigned_at),
+            stripe: self.assigned_at.rem_euclid(stripes.max(1)),
             calendar: self.calendar,
         }
     }
@@ -406,12 +414,16 @@ impl StatsColumns {
 /// `added`: one entry per day row touched, sorted by key (the order the backends
 /// lock rows in, so that two writers cannot wait on each other), changes that
 /// cancel out left out.
-pub fn day_changes(removed: &[StatsColumns], added: &[StatsColumns]) -> Vec<(DayKey, DayValues)> {
+pub fn day_changes(
+    removed: &[StatsColumns],
+    added: &[StatsColumns],
+    stripes: i64,
+) -> Vec<(DayKey, DayValues)> {
     let mut changes: std::collections::BTreeMap<DayKey, DayValues> =
         std::collections::BTreeMap::new();
     for (rows, sign) in [(removed, -1), (added, 1)] {
         for row in rows {
-            let sums = changes.entry(row.day_key()).or_insert([0; 21]);
+            let sums = changes.entry(row.day_key(stripes)).or_insert([0; 21]);
             for (sum, value) in sums.iter_mut().zip(row.day_values()) {
                 *sum += sign * value;
             }
@@ -424,7 +436,7 @@ pub fn day_changes(removed: &[StatsColumns], added: &[StatsColumns]) -> Vec<(Day
 }
 
 /// Adds changes to the day rows: `source` yields rows of the key (department, day,
-/// calendar_known, calendar) and the [`DAY_VALUE_COLUMNS`], in key order.
+/// stripe, calendar_known, calendar) and the [`DAY_VALUE_COLUMNS`], in key order.
 pub fn day_upsert(source: &str) -> String {
     let values = DAY_VALUE_COLUMNS.join(", ");
     let sets = DAY_VALUE_COLUMNS
@@ -433,46 +445,59 @@ pub fn day_upsert(source: &str) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "insert into stats_days (department_id, day, calendar_known, calendar, {values}) \
-         {source} on conflict (department_id, day, calendar_known, calendar) \
+        "insert into stats_days (department_id, day, stripe, calendar_known, calendar, \
+         {values}) {source} on conflict (department_id, day, stripe, calendar_known, calendar) \
          do update set {sets}"
     )
 }
 
 /// The day rows summed afresh from the statistics rows, in the columns of the
-/// table, for the row check (and as the migration filled them).
-pub const DAY_ROWS_SUMMED: &str = "select department_id, \
-    (assigned_at - ((assigned_at % 86400000000000) + 86400000000000) % 86400000000000) \
-        / 86400000000000 as day, \
-    cast(case when calendar is null then 0 else 1 end as bigint) as calendar_known, \
-    coalesce(calendar, 0) as calendar, \
-    cast(count(*) as bigint), cast(sum(returned) as bigint), cast(count(signed_at) as bigint), \
-    cast(sum(signed_on_time) as bigint), cast(sum(sign_secs) as bigint), \
-    cast(sum(sign_nanos) as bigint), cast(count(replied_at) as bigint), \
-    cast(sum(replied_on_time) as bigint), cast(sum(reply_secs) as bigint), \
-    cast(sum(reply_nanos) as bigint), cast(sum(callback) as bigint), \
-    cast(sum(resolved) as bigint), cast(sum(satisfied) as bigint), \
-    cast(sum(returned * lead) as bigint), cast(sum(returns_rejected) as bigint), \
-    cast(sum(return_pending) as bigint), cast(sum(extensions) as bigint), \
-    cast(count(overdue_after) as bigint), cast(sum(urged) as bigint), \
-    cast(sum(supervised) as bigint), \
-    cast(sum(case when signed_at is not null or replied_at is not null then 1 else 0 end) \
-        as bigint) \
-    from ticket_stats group by 1, 2, 3, 4";
+/// table, for the row check (and as the migration filled them), `stripes` per
+/// department and day.
+pub fn day_rows_summed(stripes: i64) -> String {
+    let day = "(assigned_at - ((assigned_at % 86400000000000) + 86400000000000) % 86400000000000) \
+        / 86400000000000";
+    let n = stripes.max(1);
+    format!(
+        "select department_id, {day} as day, ((assigned_at % {n}) + {n}) % {n} as stripe, \
+         cast(case when calendar is null then 0 else 1 end as bigint) as calendar_known, \
+         coalesce(calendar, 0) as calendar, \
+         cast(count(*) as bigint), cast(sum(returned) as bigint), \
+         cast(count(signed_at) as bigint), cast(sum(signed_on_time) as bigint), \
+         cast(sum(sign_secs) as bigint), cast(sum(sign_nanos) as bigint), \
+         cast(count(replied_at) as bigint), cast(sum(replied_on_time) as bigint), \
+         cast(sum(reply_secs) as bigint), cast(sum(reply_nanos) as bigint), \
+         cast(sum(callback) as bigint), cast(sum(resolved) as bigint), \
+         cast(sum(satisfied) as bigint), cast(sum(returned * lead) as bigint), \
+         cast(sum(returns_rejected) as bigint), cast(sum(return_pending) as bigint), \
+         cast(sum(extensions) as bigint), cast(count(overdue_after) as bigint), \
+         cast(sum(urged) as bigint), cast(sum(supervised) as bigint), \
+         cast(sum(case when signed_at is not null or replied_at is not null then 1 else 0 end) \
+             as bigint) \
+         from ticket_stats group by 1, 2, 3, 4, 5"
+    )
+}
 
-/// The stored day rows, in the same columns as [`DAY_ROWS_SUMMED`].
+/// The stored day rows, in the same columns as [`day_rows_summed`].
 pub fn day_rows_stored() -> String {
     format!(
-        "select department_id, day, calendar_known, calendar, {} from stats_days",
+        "select department_id, day, stripe, calendar_known, calendar, {} from stats_days",
         DAY_VALUE_COLUMNS.join(", ")
     )
 }
 
 /// Reads the key of a day row from its columns.
-pub fn day_key(department_id: String, day: i64, calendar_known: i64, calendar: i64) -> DayKey {
+pub fn day_key(
+    department_id: String,
+    day: i64,
+    stripe: i64,
+    calendar_known: i64,
+    calendar: i64,
+) -> DayKey {
     DayKey {
         department_id,
         day,
+        stripe,
         calendar: (calendar_known != 0).then_some(calendar),
     }
 }
@@ -615,8 +640,13 @@ pub fn day_drift(stored: &[(DayKey, DayValues)], summed: &[(DayKey, DayValues)])
                     Some(identity) => format!("calendar {:016x}", identity.cast_unsigned()),
                     None => "an unknown calendar".to_owned(),
                 };
+                let stripe = if key.stripe == 0 {
+                    String::new()
+                } else {
+                    format!(", stripe {}", key.stripe)
+                };
                 format!(
-                    "statistics of {day} (UTC) for department {} on {calendar}: {}",
+                    "statistics of {day} (UTC) for department {}{stripe} on {calendar}: {}",
                     key.department_id,
                     columns.join(", ")
                 )
@@ -674,7 +704,7 @@ mod tests {
         signed[1].replied_at = Some(day + 50);
         signed[1].overdue_after = None;
         // The part of b is unchanged: no change for its row at all.
-        let changes = day_changes(&before, &signed);
+        let changes = day_changes(&before, &signed, 1);
         assert_eq!(changes.len(), 1);
         let (key, values) = &changes[0];
         assert_eq!(key.department_id, "a");
@@ -701,7 +731,7 @@ mod tests {
             row("a", day, Some(7)),
             row("a", day, None),
         ];
-        let keys: Vec<(String, i64, Option<i64>)> = day_changes(&[], &added)
+        let keys: Vec<(String, i64, Option<i64>)> = day_changes(&[], &added, 1)
             .into_iter()
             .map(|(k, _)| (k.department_id, k.day, k.calendar))
             .collect();
@@ -714,6 +744,29 @@ mod tests {
                 ("z".to_owned(), 20_000, None),
             ]
         );
+    }
+
+    #[test]
+    fn stripes_spread_a_day_by_hand_over_and_keep_each_part_in_its_own() {
+        let day = 20_000 * DAY_NANOS;
+        let parts: Vec<StatsColumns> = (0..8).map(|i| row("a", day + i, Some(1))).collect();
+        let striped = day_changes(&[], &parts, 4);
+        assert_eq!(striped.len(), 4);
+        assert!(
+            striped
+                .iter()
+                .all(|(key, values)| key.day == 20_000 && values[0] == 2)
+        );
+        assert_eq!(
+            striped
+                .iter()
+                .map(|(key, _)| key.stripe)
+                .collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
+        // Rewriting the same parts changes nothing; one stripe alone is one row.
+        assert!(day_changes(&parts, &parts, 4).is_empty());
+        assert_eq!(day_changes(&[], &parts, 1).len(), 1);
     }
 
     #[test]
@@ -768,7 +821,7 @@ mod tests {
     #[test]
     fn drift_names_each_day_row_that_differs() {
         let day = 20_000 * DAY_NANOS;
-        let summed = day_changes(&[], &[row("a", day, Some(1)), row("b", day, Some(1))]);
+        let summed = day_changes(&[], &[row("a", day, Some(1)), row("b", day, Some(1))], 1);
         assert!(day_drift(&summed, &summed).is_empty());
         let mut stored = summed.clone();
         stored[0].1[0] += 1;
@@ -777,6 +830,7 @@ mod tests {
             DayKey {
                 department_id: "c".to_owned(),
                 day: 1,
+                stripe: 0,
                 calendar: None,
             },
             [0; 21],
