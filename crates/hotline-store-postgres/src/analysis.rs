@@ -5,8 +5,8 @@ use hotline_core::similar::Signature;
 use hotline_core::similar::index::RecentTicket;
 use hotline_core::{DomainError, Ticket, TicketId, TicketStatus};
 use hotline_store::{
-    HotspotCount, HotspotQuery, MAX_PAGE_SIZE, MAX_RECENT_EVENTS, RecentTickets, StoreError,
-    StoreResult,
+    HotspotCount, HotspotQuery, MAX_PAGE_SIZE, MAX_RECENT_EVENTS, RECENT_AFTER_SQL,
+    RECENT_TICKETS_SQL, RecentTickets, StoreError, StoreResult,
 };
 use jiff::Timestamp;
 use sqlx::postgres::{PgPool, PgRow, Postgres};
@@ -83,16 +83,11 @@ pub(crate) async fn recent_tickets(pool: &PgPool, since: Timestamp) -> StoreResu
         .fetch_one(&mut *tx)
         .await
         .map_err(db("reading recent tickets"))?;
-    let rows = sqlx::query(
-        "select t.id, t.number, t.created_at, t.status, t.phone, t.address, t.category_path, \
-         t.region_code, s.signature from tickets t \
-         left join ticket_signatures s on s.ticket_id = t.id \
-         where t.created_at >= $1 order by t.created_at, t.id",
-    )
-    .bind(nanos(since))
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db("reading recent tickets"))?;
+    let rows = sqlx::query(RECENT_TICKETS_SQL)
+        .bind(nanos(since))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("reading recent tickets"))?;
     tx.rollback().await.map_err(db("reading recent tickets"))?;
     Ok(RecentTickets {
         tickets: rows.iter().map(recent_ticket).collect::<StoreResult<_>>()?,
@@ -109,22 +104,13 @@ pub(crate) async fn recent_after(
     limit: u32,
 ) -> StoreResult<RecentTickets> {
     let limit = limit.clamp(1, MAX_RECENT_EVENTS);
-    // Each event read comes back, joined to its ticket as it is now; events of tickets
-    // older than the window come back without the signature, to move the cursor.
-    let rows = sqlx::query(
-        "select e.id as event_id, t.created_at >= $1 as recent, t.id, t.number, t.created_at, \
-         t.status, t.phone, t.address, t.category_path, t.region_code, s.signature from \
-         (select id, ticket_id from events where id > $2 order by id limit $3) e \
-         join tickets t on t.id = e.ticket_id \
-         left join ticket_signatures s on s.ticket_id = t.id and t.created_at >= $1 \
-         order by e.id",
-    )
-    .bind(nanos(since))
-    .bind(cursor)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await
-    .map_err(db("reading recent changes"))?;
+    let rows = sqlx::query(RECENT_AFTER_SQL)
+        .bind(nanos(since))
+        .bind(cursor)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(db("reading recent changes"))?;
     let events = rows
         .iter()
         .map(|row| {

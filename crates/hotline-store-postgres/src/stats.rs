@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 
 use hotline_store::stats::{
     COLUMNS, DAY_NANOS, DAY_SUMS, DAY_VALUE_COLUMNS, DayKey, DayValues, PENDING_OVERDUE, RETIME,
-    SUMS, StatsColumns, SumsByDepartment, SumsRow, day_changes, day_key, day_rows_stored,
-    day_rows_summed, day_upsert, identity_column, split_period,
+    SUMS, StatsColumns, SumsByDepartment, day_changes, day_row, day_rows_stored, day_rows_summed,
+    day_upsert, identity_column, split_period,
 };
 use hotline_store::{StatsQuery, StatsTotals, StoreResult};
 use sqlx::postgres::{PgPool, PgRow, Postgres};
@@ -396,14 +396,10 @@ pub(crate) async fn totals(pool: &PgPool, query: &StatsQuery) -> StoreResult<Sta
 /// Adds rows of [`SUMS`] or [`DAY_SUMS`] to `sums`.
 fn add_sums(sums: &mut SumsByDepartment, rows: &[PgRow]) -> StoreResult<()> {
     for row in rows {
-        let department: String = row.try_get(0).map_err(db("reading statistics sums"))?;
-        let mut values: SumsRow = [0; 20];
-        for (i, value) in values.iter_mut().enumerate() {
-            *value = row
-                .try_get::<i64, _>(i + 1)
-                .map_err(db("reading statistics sums"))?;
-        }
-        sums.add(department, &values);
+        let read = |e| db("reading statistics sums")(e);
+        sums.add_row(row.try_get(0).map_err(read)?, |i| {
+            row.try_get(i).map_err(read)
+        })?;
     }
     Ok(())
 }
@@ -413,18 +409,9 @@ fn day_rows(rows: &[PgRow]) -> StoreResult<Vec<(DayKey, DayValues)>> {
     let read = |e| db("reading the statistics of a day")(e);
     rows.iter()
         .map(|row| {
-            let key = day_key(
-                row.try_get(0).map_err(read)?,
-                row.try_get(1).map_err(read)?,
-                row.try_get(2).map_err(read)?,
-                row.try_get(3).map_err(read)?,
-                row.try_get(4).map_err(read)?,
-            );
-            let mut values: DayValues = [0; 21];
-            for (i, value) in values.iter_mut().enumerate() {
-                *value = row.try_get(i + 5).map_err(read)?;
-            }
-            Ok((key, values))
+            day_row(row.try_get(0).map_err(read)?, |i| {
+                row.try_get(i).map_err(read)
+            })
         })
         .collect()
 }

@@ -6,12 +6,12 @@ use hotline_core::similar::Signature;
 use hotline_core::similar::index::RecentTicket;
 use hotline_core::{DomainError, Ticket, TicketId, TicketStatus};
 use hotline_store::{
-    HotspotCount, HotspotQuery, MAX_PAGE_SIZE, MAX_RECENT_EVENTS, RecentTickets, StoreError,
-    StoreResult,
+    HotspotCount, HotspotQuery, MAX_PAGE_SIZE, MAX_RECENT_EVENTS, RECENT_AFTER_SQL,
+    RECENT_TICKETS_SQL, RecentTickets, StoreError, StoreResult,
 };
 use jiff::Timestamp;
 use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
-use sqlx::{Row, Transaction};
+use sqlx::{AssertSqlSafe, Row, Transaction};
 
 use crate::codec::{from_nanos, nanos, ticket_from_json};
 use crate::error::{corrupt, db};
@@ -142,16 +142,11 @@ pub(crate) async fn recent_tickets(
         .fetch_one(&mut *tx)
         .await
         .map_err(db("reading recent tickets"))?;
-    let rows = sqlx::query(
-        "select t.id, t.number, t.created_at, t.status, t.phone, t.address, t.category_path, \
-         t.region_code, s.signature from tickets t \
-         left join ticket_signatures s on s.ticket_id = t.id \
-         where t.created_at >= ? order by t.created_at, t.id",
-    )
-    .bind(nanos(since))
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db("reading recent tickets"))?;
+    let rows = sqlx::query(AssertSqlSafe(RECENT_TICKETS_SQL.replace('$', "?")))
+        .bind(nanos(since))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("reading recent tickets"))?;
     tx.rollback().await.map_err(db("reading recent tickets"))?;
     Ok(RecentTickets {
         tickets: rows.iter().map(recent_ticket).collect::<StoreResult<_>>()?,
@@ -159,6 +154,11 @@ pub(crate) async fn recent_tickets(
         events: 0,
     })
 }
+
+/// [`RECENT_AFTER_SQL`] in SQLite's numbered parameters, made once: every duplicate
+/// look-up runs it.
+static RECENT_AFTER: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| RECENT_AFTER_SQL.replace('$', "?"));
 
 /// See [`hotline_store::Store::recent_after`].
 pub(crate) async fn recent_after(
@@ -168,24 +168,13 @@ pub(crate) async fn recent_after(
     limit: u32,
 ) -> StoreResult<RecentTickets> {
     let limit = limit.clamp(1, MAX_RECENT_EVENTS);
-    let since = nanos(since);
-    // Each event read comes back, joined to its ticket as it is now; events of tickets
-    // older than the window come back without the ticket's columns, to move the cursor.
-    let rows = sqlx::query(
-        "select e.id as event_id, t.created_at >= ? as recent, t.id, t.number, t.created_at, \
-         t.status, t.phone, t.address, t.category_path, t.region_code, s.signature from \
-         (select id, ticket_id from events where id > ? order by id limit ?) e \
-         join tickets t on t.id = e.ticket_id \
-         left join ticket_signatures s on s.ticket_id = t.id and t.created_at >= ? \
-         order by e.id",
-    )
-    .bind(since)
-    .bind(cursor)
-    .bind(i64::from(limit))
-    .bind(since)
-    .fetch_all(read)
-    .await
-    .map_err(db("reading recent changes"))?;
+    let rows = sqlx::query(AssertSqlSafe(RECENT_AFTER.as_str()))
+        .bind(nanos(since))
+        .bind(cursor)
+        .bind(i64::from(limit))
+        .fetch_all(read)
+        .await
+        .map_err(db("reading recent changes"))?;
     let events = rows
         .iter()
         .map(|row| {

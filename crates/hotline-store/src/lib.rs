@@ -312,6 +312,25 @@ pub const MAX_HOTSPOT_GROUPS: u32 = 500;
 /// Most events one [`Store::recent_after`] call reads.
 pub const MAX_RECENT_EVENTS: u32 = 5000;
 
+/// The tickets of [`Store::recent_tickets`], both backends' SQL: `$1` the window's
+/// start in nanoseconds. Columns as the backends read a [`RecentTicket`].
+pub const RECENT_TICKETS_SQL: &str = "select t.id, t.number, t.created_at, t.status, t.phone, \
+    t.address, t.category_path, t.region_code, s.signature from tickets t \
+    left join ticket_signatures s on s.ticket_id = t.id \
+    where t.created_at >= $1 order by t.created_at, t.id";
+
+/// The events of [`Store::recent_after`], each joined to its ticket as it is now,
+/// both backends' SQL: `$1` the window's start in nanoseconds, `$2` the cursor, `$3`
+/// the limit. Events of tickets older than the window come back with `recent` false
+/// and no signature, to move the cursor.
+pub const RECENT_AFTER_SQL: &str = "select e.id as event_id, t.created_at >= $1 as recent, \
+    t.id, t.number, t.created_at, t.status, t.phone, t.address, t.category_path, \
+    t.region_code, s.signature from \
+    (select id, ticket_id from events where id > $2 order by id limit $3) e \
+    join tickets t on t.id = e.ticket_id \
+    left join ticket_signatures s on s.ticket_id = t.id and t.created_at >= $1 \
+    order by e.id";
+
 /// Recent tickets as duplicate detection keeps them, and the position in the event
 /// log they are current as of: [`Store::recent_after`] goes on from there.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -486,20 +486,26 @@ pub fn day_rows_stored() -> String {
     )
 }
 
-/// Reads the key of a day row from its columns.
-pub fn day_key(
+/// Reads a row of [`day_rows_summed`] or [`day_rows_stored`]: the department
+/// (column 0), then `int(i)` reads the integer column `i`.
+///
+/// # Errors
+/// Whatever `int` returns.
+pub fn day_row(
     department_id: String,
-    day: i64,
-    stripe: i64,
-    calendar_known: i64,
-    calendar: i64,
-) -> DayKey {
-    DayKey {
+    int: impl Fn(usize) -> StoreResult<i64>,
+) -> StoreResult<(DayKey, DayValues)> {
+    let key = DayKey {
         department_id,
-        day,
-        stripe,
-        calendar: (calendar_known != 0).then_some(calendar),
+        day: int(1)?,
+        stripe: int(2)?,
+        calendar: (int(3)? != 0).then(|| int(4)).transpose()?,
+    };
+    let mut values: DayValues = [0; 21];
+    for (i, value) in values.iter_mut().enumerate() {
+        *value = int(i + 5)?;
     }
+    Ok((key, values))
 }
 
 /// The per-department sums of the day rows in the same columns as [`SUMS`], with
@@ -581,7 +587,25 @@ pub struct SumsByDepartment {
 }
 
 impl SumsByDepartment {
-    /// Adds a row of [`SUMS`] or [`DAY_SUMS`].
+    /// Adds a row of [`SUMS`] or [`DAY_SUMS`]: the department (column 0), then
+    /// `int(i)` reads the integer column `i`.
+    ///
+    /// # Errors
+    /// Whatever `int` returns.
+    pub fn add_row(
+        &mut self,
+        department_id: String,
+        int: impl Fn(usize) -> StoreResult<i64>,
+    ) -> StoreResult<()> {
+        let mut values: SumsRow = [0; 20];
+        for (i, value) in values.iter_mut().enumerate() {
+            *value = int(i + 1)?;
+        }
+        self.add(department_id, &values);
+        Ok(())
+    }
+
+    /// Adds one department's sums.
     pub fn add(&mut self, department_id: String, values: &SumsRow) {
         let sums = self.rows.entry(department_id).or_insert([0; 20]);
         for (sum, value) in sums.iter_mut().zip(values) {
@@ -618,9 +642,8 @@ pub fn day_drift(stored: &[(DayKey, DayValues)], summed: &[(DayKey, DayValues)])
         stored.iter().map(|(k, v)| (k, v)).collect();
     let summed: std::collections::BTreeMap<&DayKey, &DayValues> =
         summed.iter().map(|(k, v)| (k, v)).collect();
-    let mut keys: Vec<&DayKey> = stored.keys().chain(summed.keys()).copied().collect();
-    keys.sort();
-    keys.dedup();
+    let keys: std::collections::BTreeSet<&DayKey> =
+        stored.keys().chain(summed.keys()).copied().collect();
     keys.into_iter()
         .filter_map(|key| {
             let s = stored.get(key).copied().unwrap_or(&zero);
@@ -634,7 +657,7 @@ pub fn day_drift(stored: &[(DayKey, DayValues)], summed: &[(DayKey, DayValues)])
                     .collect();
                 let day = Timestamp::from_second(key.day.saturating_mul(86_400)).map_or_else(
                     |_| format!("day {}", key.day),
-                    |at| at.to_string()[..10].to_owned(),
+                    |at| at.strftime("%Y-%m-%d").to_string(),
                 );
                 let calendar = match key.calendar {
                     Some(identity) => format!("calendar {:016x}", identity.cast_unsigned()),
